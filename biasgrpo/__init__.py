@@ -1,0 +1,1 @@
+"""BiasGRPO: fine-tune language models to be less socially biased, and measure it."""

@@ -1,0 +1,1 @@
+"""The RL algorithms: pure maths in ``functional``, one module per algorithm."""

@@ -1,0 +1,108 @@
+"""Group Relative Policy Optimization (Shao et al. 2024), as trained in BiasGRPO.
+
+For each prompt, G completions are sampled and scored; each completion's advantage is
+its reward relative to its own group, so no critic is needed. The policy is updated
+with the PPO clipped surrogate and kept near the reference model by a k3 KL term in
+the loss (not in the reward, unlike PPO):
+
+    L = agg_t[ -min(ρ_t A_i, clip(ρ_t, 1-ε, 1+ε_high) A_i) + β · KL_k3(π || π_ref)_t ]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from biasgrpo.algorithms import functional as F
+from biasgrpo.errors import ConfigError
+from biasgrpo.types import Minibatch
+
+ADV_NORMS = ("group", "batch", "none")
+LOSS_AGGS = ("seq_mean", "token_mean")
+
+
+@dataclass
+class GRPOConfig:
+    name: str = "grpo"
+    num_generations: int = 4
+    """G, completions sampled per prompt (paper: 4; ablation 2/4/8). Must be >= 2."""
+    clip_eps: float = 0.2
+    """ε, the lower (and by default upper) clip range of the ratio."""
+    clip_eps_high: float | None = None
+    """Separate upper clip range (DAPO's clip-higher); None = clip_eps."""
+    kl_coef: float = 0.04
+    """β, weight of the k3 KL to the reference. 0 skips the reference pass entirely."""
+    adv_norm: str = "group"
+    """group: divide by the group's reward std (the paper); batch: by the batch std;
+    none: only subtract the group mean."""
+    loss_agg: str = "seq_mean"
+    """seq_mean: mean per completion, then over completions (original GRPO);
+    token_mean: mean over all tokens of the minibatch."""
+    adv_eps: float = 1e-4
+    """Added to the std so equal rewards in a group give advantage 0, not NaN."""
+    update_epochs: int = 1
+    """μ, optimisation passes over each rollout. With 1 pass and one minibatch the
+    sampling log-probs equal the current ones, so their forward pass is skipped."""
+
+    def validate(self) -> None:
+        checks = [
+            (self.num_generations >= 2, "num_generations", self.num_generations, ">= 2 (a group needs two completions)"),
+            (0 < self.clip_eps < 1, "clip_eps", self.clip_eps, "(0, 1)"),
+            (self.clip_eps_high is None or self.clip_eps_high > 0, "clip_eps_high", self.clip_eps_high, "> 0 or null"),
+            (self.kl_coef >= 0, "kl_coef", self.kl_coef, ">= 0"),
+            (self.adv_norm in ADV_NORMS, "adv_norm", self.adv_norm, " | ".join(ADV_NORMS)),
+            (self.loss_agg in LOSS_AGGS, "loss_agg", self.loss_agg, " | ".join(LOSS_AGGS)),
+            (self.adv_eps > 0, "adv_eps", self.adv_eps, "> 0"),
+            (self.update_epochs >= 1, "update_epochs", self.update_epochs, ">= 1"),
+        ]
+        for ok, key, value, allowed in checks:
+            if not ok:
+                raise ConfigError(f"algorithm.{key}={value!r} is invalid; allowed: {allowed}")
+
+
+class GRPO:
+    """Advantages and loss of GRPO; the trainer owns sampling, forward passes and steps."""
+
+    def __init__(self, cfg: GRPOConfig) -> None:
+        self.cfg = cfg
+        self.group_size = cfg.num_generations
+        self.needs_reference = cfg.kl_coef > 0
+
+    def advantages(self, rewards: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """``[B*G]`` rewards -> ``[B*G]`` advantages and group statistics."""
+        grouped = rewards.view(-1, self.group_size)  # [B, G]
+        group_std = grouped.std(dim=1)
+        adv = F.group_advantages(rewards, self.group_size, self.cfg.adv_norm, self.cfg.adv_eps)
+        stats = {
+            "reward/group_std_mean": group_std.mean(),
+            "reward/frac_zero_std": (group_std < 1e-8).float().mean(),
+            "adv/mean": adv.mean(),
+            "adv/std": adv.std(),
+        }
+        return adv, stats
+
+    def loss(self, logprobs: torch.Tensor, mb: Minibatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Clipped surrogate plus β·KL_k3, aggregated per ``loss_agg``.
+
+        Args:
+            logprobs: ``[n, T]`` current-policy log-probs of the sampled tokens (with grad).
+            mb: the minibatch (advantages ``[n]``, masks and old/ref log-probs ``[n, T]``).
+        """
+        mask = mb.response_mask
+        old = logprobs.detach() if mb.old_logprobs is None else mb.old_logprobs
+        high = self.cfg.clip_eps if self.cfg.clip_eps_high is None else self.cfg.clip_eps_high
+        # Policy loss: one advantage per completion, broadcast over its tokens.
+        pg_loss, clipped = F.clipped_surrogate(logprobs, old, mb.advantages.unsqueeze(1), self.cfg.clip_eps, high)
+        per_token = pg_loss
+        stats = {"policy/clip_frac": F.masked_mean(clipped, mask).detach()}
+        # KL to the reference, in the loss (GRPO) rather than folded into the reward (PPO).
+        if self.needs_reference:
+            assert mb.ref_logprobs is not None, "kl_coef > 0 needs reference log-probs"
+            kl = F.kl_k3(logprobs, mb.ref_logprobs)
+            per_token = per_token + self.cfg.kl_coef * kl
+            stats["policy/kl_ref"] = F.masked_mean(kl, mask).detach()
+        loss = F.aggregate(per_token, mask, self.cfg.loss_agg)
+        stats["policy/pg_loss"] = F.aggregate(pg_loss, mask, self.cfg.loss_agg).detach()
+        stats["policy/approx_kl_old"] = F.masked_mean(0.5 * (logprobs.detach() - old) ** 2, mask)
+        return loss, stats

