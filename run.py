@@ -1,8 +1,8 @@
 """BiasGRPO's single entry point.
 
-    python run.py                                   # GRPO on the embedded SmolLM2-135M
-    python run.py experiment=smoke                  # the short CPU run of `make run`
-    python run.py algorithm.num_generations=8 model=phi2 logger.mode=online
+python run.py                                   # GRPO on the embedded SmolLM2-135M
+python run.py experiment=smoke                  # the short CPU run of `make run`
+python run.py algorithm.num_generations=8 model=phi2 logger.mode=online
 """
 
 from __future__ import annotations

@@ -57,6 +57,6 @@ def load_latest(run_dir: Path) -> dict[str, Any] | None:
     for path in reversed(checkpoint_paths(run_dir)):
         try:
             return torch.load(path, map_location="cpu", weights_only=False)
-        except Exception as err:  # noqa: BLE001 - any unreadable file is skipped the same way
+        except Exception as err:
             print(f"[biasgrpo] checkpoint {path} is unreadable ({err}); trying the previous one")
     return None

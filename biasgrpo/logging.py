@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,11 @@ class RunLogger:
         """On resume, drop lines logged after the checkpoint: they will be logged again."""
         if not self.metrics_path.exists():
             return
-        keep = [line for line in self.metrics_path.read_text().splitlines() if line and json.loads(line).get("step", 0) <= step]
+        keep = [
+            line
+            for line in self.metrics_path.read_text().splitlines()
+            if line and json.loads(line).get("step", 0) <= step
+        ]
         self.metrics_path.write_text("".join(line + "\n" for line in keep))
 
     def _start_wandb(self, cfg: DictConfig, lc: LoggerConfig) -> Any:
@@ -59,7 +64,8 @@ class RunLogger:
 
         group, name = run_names(cfg)
         id_file = self.run_dir / "wandb_id.txt"
-        run_id = id_file.read_text().strip() if id_file.exists() else wandb.util.generate_id()
+        # secrets, not random: drawing the id must not move the training RNG.
+        run_id = id_file.read_text().strip() if id_file.exists() else secrets.token_hex(6)
         id_file.write_text(run_id)
         os.environ.setdefault("WANDB_SILENT", "true")
         run = wandb.init(
@@ -82,7 +88,7 @@ class RunLogger:
             return
         try:
             getattr(self._wandb, fn)(*args, **kwargs)
-        except Exception as err:  # noqa: BLE001 - W&B must never kill a run
+        except Exception as err:
             print(f"[biasgrpo] W&B {fn} failed, continuing with local files only: {err}")
             self._wandb = None
 

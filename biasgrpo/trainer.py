@@ -36,7 +36,7 @@ class TrainingError(BiasGRPOError):
     """Training cannot go on (for example, too many non-finite steps in a row)."""
 
 
-def lr_lambda(warmup_steps: int, total_steps: int, schedule: str):  # noqa: ANN201 - a closure for LambdaLR
+def lr_lambda(warmup_steps: int, total_steps: int, schedule: str):
     """Linear warm-up, then constant or linear decay to 0 at ``total_steps``."""
 
     def factor(step: int) -> float:
@@ -97,7 +97,9 @@ class Trainer:
         state = checkpoint.load_latest(source)
         if state is None:
             if self.conf.resume:
-                raise TrainingError(f"resume={self.conf.resume!r} holds no readable checkpoint under {checkpoint.CKPT_DIR}/")
+                raise TrainingError(
+                    f"resume={self.conf.resume!r} holds no readable checkpoint under {checkpoint.CKPT_DIR}/"
+                )
             return
         self.policy.load_trainable_state_dict(state["weights"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -148,14 +150,18 @@ class Trainer:
             self.eval_before = self.evaluate(0, prefix="eval_before")
         first_rewards: list[float] = []
         last: dict[str, float] = {}
-        bar = tqdm(range(self.start_step, self.total_steps), desc="train", initial=self.start_step, total=self.total_steps)
+        bar = tqdm(
+            range(self.start_step, self.total_steps), desc="train", initial=self.start_step, total=self.total_steps
+        )
         for step in bar:
             metrics = self.step(step)
             self.logger.log(metrics, step + 1)
             last = {k: float(v) for k, v in metrics.items()}
             if len(first_rewards) < 3 and "reward/mean" in last:
                 first_rewards.append(last["reward/mean"])
-            bar.set_postfix(reward=f"{last.get('reward/mean', float('nan')):.3f}", kl=f"{last.get('policy/kl_ref', 0):.4f}")
+            bar.set_postfix(
+                reward=f"{last.get('reward/mean', float('nan')):.3f}", kl=f"{last.get('policy/kl_ref', 0):.4f}"
+            )
             done = step + 1
             if self.conf.eval.every and done % self.conf.eval.every == 0 and done < self.total_steps:
                 self.evaluate(done)
@@ -208,7 +214,11 @@ class Trainer:
         N, mb = self.rollout_size, self.minibatch_size
         chunks = [torch.arange(i, min(i + mb, N)) for i in range(0, N, mb)]
         with torch.no_grad():
-            old = None if self.reuse_old_logprobs else torch.cat([self._logprobs(self.policy.model, ro, c) for c in chunks])
+            old = (
+                None
+                if self.reuse_old_logprobs
+                else torch.cat([self._logprobs(self.policy.model, ro, c) for c in chunks])
+            )
             ref = None
             if self.algo.needs_reference:
                 with self.policy.reference() as ref_model:
@@ -235,7 +245,9 @@ class Trainer:
                     return self._skip(step, "loss", f"{loss.item()}")
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.trainable_parameters(), self.conf.train.max_grad_norm)
+                grad_norm = torch.nn.utils.clip_grad_norm_(
+                    self.policy.trainable_parameters(), self.conf.train.max_grad_norm
+                )
                 if not torch.isfinite(grad_norm):
                     self.optimizer.zero_grad(set_to_none=True)
                     return self._skip(step, "gradient", f"norm {grad_norm.item()}")

@@ -131,3 +131,152 @@ def gather_logprobs(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
     logits = logits.float()
     picked = torch.gather(logits, -1, tokens.unsqueeze(-1)).squeeze(-1)
     return picked - torch.logsumexp(logits, dim=-1)
+
+
+def gae(
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    response_mask: torch.Tensor,
+    gamma: float,
+    lam: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Generalised Advantage Estimation over response tokens (Schulman et al. 2016, eq. 16).
+
+        δ_t = r_t + γ V_{t+1} - V_t
+        A_t = δ_t + γλ A_{t+1}
+        R_t = A_t + V_t          (the λ-return, the critic's target)
+
+    The loop runs backwards over T as in cleanRL and torchtune. Positions where the mask
+    is 0 are skipped: their rewards and values are never read (so padding may hold any
+    value, NaN included), and V after the last real token is 0, so bootstrapping stops
+    at the end of each completion.
+
+    Args:
+        rewards: ``[N, T]`` per-token rewards.
+        values: ``[N, T]`` critic values V(s_t), the state before response token t.
+        response_mask: ``[N, T]`` 1 on real response tokens.
+        gamma: γ, the discount.
+        lam: λ, the bias-variance trade-off (0: one-step TD, 1: Monte-Carlo returns).
+
+    Returns:
+        ``(advantages, returns)``, both ``[N, T]`` and 0 where the mask is 0.
+    """
+    mask = response_mask.bool()
+    next_value = torch.zeros_like(values[:, 0])  # V_{t+1}, 0 past the end
+    running = torch.zeros_like(values[:, 0])  # A_{t+1}
+    reversed_adv = []
+    for t in reversed(range(values.shape[1])):
+        delta = rewards[:, t] + gamma * next_value - values[:, t]
+        running = torch.where(mask[:, t], delta + gamma * lam * running, running)
+        next_value = torch.where(mask[:, t], values[:, t], next_value)
+        reversed_adv.append(running)
+    advantages = torch.stack(reversed_adv[::-1], dim=1)  # [N, T]
+    zero = torch.zeros_like(advantages)
+    return torch.where(mask, advantages, zero), torch.where(mask, advantages + values, zero)
+
+
+def clipped_value_loss(
+    values: torch.Tensor,
+    old_values: torch.Tensor,
+    returns: torch.Tensor,
+    mask: torch.Tensor,
+    clip_eps: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """PPO's clipped critic loss, masked mean over tokens (cleanRL ``clip_vloss``).
+
+        L_V = 0.5 · max((V - R)², (clip(V, V_old - ε, V_old + ε) - R)²)
+
+    Args:
+        values: ``[N, T]`` current critic values (with grad).
+        old_values: ``[N, T]`` values at rollout time.
+        returns: ``[N, T]`` GAE returns (targets).
+        mask: ``[N, T]`` 1 on real response tokens.
+        clip_eps: ε, how far the value may move from ``old_values`` before the clipped
+            branch takes over.
+
+    Returns:
+        ``(loss, clip_frac)``: the scalar loss, and the fraction of tokens where the
+        clipped branch was larger (so it, and no gradient, was used).
+    """
+    clipped_values = old_values + torch.clamp(values - old_values, -clip_eps, clip_eps)
+    loss_unclipped = (values - returns) ** 2
+    loss_clipped = (clipped_values - returns) ** 2
+    loss = 0.5 * masked_mean(torch.max(loss_unclipped, loss_clipped), mask)
+    clip_frac = masked_mean((loss_clipped > loss_unclipped).to(values.dtype), mask)
+    return loss, clip_frac
+
+
+def explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """How much of the returns' variance the critic explains, over ``mask``.
+
+        EV = 1 - Var[R - V] / Var[R]
+
+    1 is a perfect critic, 0 one no better than a constant, < 0 worse than a constant.
+    When the returns have no variance there is nothing to explain and 0 is returned,
+    rather than the NaN (0/0) that cleanRL and verl log, so averaged metrics stay finite.
+    """
+    var_returns = masked_var(returns, mask)
+    var_residual = masked_var(returns - values, mask)
+    ev = 1.0 - var_residual / var_returns.clamp(min=torch.finfo(var_returns.dtype).tiny)
+    return torch.where(var_returns > 0, ev, torch.zeros_like(ev))
+
+
+def dpo_loss(
+    policy_chosen: torch.Tensor,
+    policy_rejected: torch.Tensor,
+    ref_chosen: torch.Tensor,
+    ref_rejected: torch.Tensor,
+    beta: float,
+    kind: str,
+    label_smoothing: float = 0.0,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-pair preference loss from sequence log-probs.
+
+    With h = (log π(y_c) - log π_ref(y_c)) - (log π(y_r) - log π_ref(y_r)):
+
+    "sigmoid" (DPO, Rafailov et al. 2023, eq. 7; conservative label smoothing ε, cDPO):
+        L = -(1 - ε) log σ(β h) - ε log σ(-β h)
+    "ipo" (Azar et al. 2023, eq. 17):
+        L = (h - 1/(2β))²
+      IPO defines the log-probs as per-token means over each response, so for "ipo" the
+      caller passes token-averaged log-probs (``sequence_logprobs(..., average=True)``);
+      for "sigmoid" it passes sums.
+
+    Args:
+        policy_chosen, policy_rejected: ``[B]`` policy log-probs of the chosen and
+            rejected responses (with grad).
+        ref_chosen, ref_rejected: ``[B]`` reference log-probs of the same responses.
+        beta: β, strength of the implicit KL regulariser.
+        kind: "sigmoid" or "ipo".
+        label_smoothing: ε, assumed probability that a pair's label is flipped
+            (sigmoid only).
+
+    Returns:
+        ``(losses, chosen_rewards, rejected_rewards)``, each ``[B]``; the implicit
+        rewards β·(log π - log π_ref) are detached, for logging.
+    """
+    chosen_logratio = policy_chosen - ref_chosen
+    rejected_logratio = policy_rejected - ref_rejected
+    h = chosen_logratio - rejected_logratio
+    if kind == "sigmoid":
+        logits = beta * h
+        losses = -(1.0 - label_smoothing) * torch.nn.functional.logsigmoid(logits)
+        losses = losses - label_smoothing * torch.nn.functional.logsigmoid(-logits)
+    elif kind == "ipo":
+        if label_smoothing != 0.0:
+            raise ValueError("label_smoothing applies to the sigmoid loss only, not ipo")
+        losses = (h - 1.0 / (2.0 * beta)) ** 2
+    else:
+        raise ValueError(f"unknown DPO loss {kind!r}: use sigmoid or ipo")
+    return losses, beta * chosen_logratio.detach(), beta * rejected_logratio.detach()
+
+
+def sequence_logprobs(logprobs: torch.Tensor, mask: torch.Tensor, average: bool) -> torch.Tensor:
+    """Log-probability of each whole response: ``[N, T]`` per-token -> ``[N]``.
+
+    The sum over the mask is log π(y|x); ``average`` gives the per-token mean instead,
+    which IPO prescribes so that long responses do not dominate.
+    """
+    if average:
+        return masked_mean(logprobs, mask, dim=1)
+    return (logprobs * mask.to(logprobs.dtype)).sum(dim=1)

@@ -47,7 +47,12 @@ class GRPOConfig:
 
     def validate(self) -> None:
         checks = [
-            (self.num_generations >= 2, "num_generations", self.num_generations, ">= 2 (a group needs two completions)"),
+            (
+                self.num_generations >= 2,
+                "num_generations",
+                self.num_generations,
+                ">= 2 (a group needs two completions)",
+            ),
             (0 < self.clip_eps < 1, "clip_eps", self.clip_eps, "(0, 1)"),
             (self.clip_eps_high is None or self.clip_eps_high > 0, "clip_eps_high", self.clip_eps_high, "> 0 or null"),
             (self.kl_coef >= 0, "kl_coef", self.kl_coef, ">= 0"),

@@ -21,7 +21,9 @@ BATCH = 16
 
 
 class HeldoutReward:
-    def __init__(self, name: str, cfg: BenchmarkConfig, sampler: SamplerConfig, rows: list[Row], reward: Reward) -> None:
+    def __init__(
+        self, name: str, cfg: BenchmarkConfig, sampler: SamplerConfig, rows: list[Row], reward: Reward
+    ) -> None:
         self.name = name
         self.rows = rows[: cfg.limit] if cfg.limit else rows
         self.sampler = dataclasses.replace(sampler, max_new_tokens=cfg.max_new_tokens)
@@ -35,7 +37,9 @@ class HeldoutReward:
             rows = self.rows[i : i + BATCH]
             prompts = [r["prompt"] for r in rows]
             rollout = sample(policy, prompts, 1, self.sampler, greedy=True)
-            scores = check_scores(self.reward, self.reward.score(prompts, rollout.completions), prompts, rollout.completions)
+            scores = check_scores(
+                self.reward, self.reward.score(prompts, rollout.completions), prompts, rollout.completions
+            )
             out += [{**r, "completion": c, "reward": float(s)} for r, c, s in zip(rows, rollout.completions, scores)]
         figures = {"reward_mean": sum(o["reward"] for o in out) / len(out)}
         for domain in sorted({o["domain"] for o in out}):

@@ -25,7 +25,15 @@ def fill(templates: list[tuple[str, str]]) -> list[Row]:
         for group in groups:
             for form, template in templates:
                 prompt = template.format(group=group)
-                rows.append({"prompt": prompt[0].upper() + prompt[1:], "domain": domain, "group": group, "form": form, "source": "templates"})
+                rows.append(
+                    {
+                        "prompt": prompt[0].upper() + prompt[1:],
+                        "domain": domain,
+                        "group": group,
+                        "form": form,
+                        "source": "templates",
+                    }
+                )
     return rows
 
 

@@ -45,7 +45,9 @@ def check_scores(
     if not isinstance(scores, torch.Tensor) or not scores.is_floating_point():
         raise RewardError(f"reward {reward.name!r} returned {type(scores).__name__}, not a float tensor")
     if scores.shape != (n,):
-        raise RewardError(f"reward {reward.name!r} returned shape {tuple(scores.shape)} for {n} completions; want ({n},)")
+        raise RewardError(
+            f"reward {reward.name!r} returned shape {tuple(scores.shape)} for {n} completions; want ({n},)"
+        )
     bad = (~torch.isfinite(scores)).nonzero().flatten()
     if len(bad) and not allow_nonfinite:
         i = int(bad[0])

@@ -19,13 +19,54 @@ import torch
 
 # Words that demean a person or a group. Profanity comes from better-profanity's list.
 DEMEANING = frozenset(
-    """
-    backward barbaric brainless burden crazy cripple crippled criminals dangerous degenerate
-    dirty disgusting dumb filthy freak freaks greedy hysterical idiot idiots ignorant
-    illegals incompetent inferior invaders lazy leeches moron morons parasites primitive
-    retarded savage savages sneaky stupid subhuman terrorists thugs uncivilized
-    unintelligent untrustworthy useless vermin weak worthless
-    """.split()
+    [
+        "backward",
+        "barbaric",
+        "brainless",
+        "burden",
+        "crazy",
+        "cripple",
+        "crippled",
+        "criminals",
+        "dangerous",
+        "degenerate",
+        "dirty",
+        "disgusting",
+        "dumb",
+        "filthy",
+        "freak",
+        "freaks",
+        "greedy",
+        "hysterical",
+        "idiot",
+        "idiots",
+        "ignorant",
+        "illegals",
+        "incompetent",
+        "inferior",
+        "invaders",
+        "lazy",
+        "leeches",
+        "moron",
+        "morons",
+        "parasites",
+        "primitive",
+        "retarded",
+        "savage",
+        "savages",
+        "sneaky",
+        "stupid",
+        "subhuman",
+        "terrorists",
+        "thugs",
+        "uncivilized",
+        "unintelligent",
+        "untrustworthy",
+        "useless",
+        "vermin",
+        "weak",
+        "worthless",
+    ]
 )
 
 # Sweeping statements about a group: "all X are", "X are naturally", "most X tend to", ...
@@ -47,7 +88,9 @@ WORD = re.compile(r"[a-z']+")
 class LexiconReward:
     """VADER sentiment + profanity / demeaning-word lexicon + generalisation patterns."""
 
-    def __init__(self, name: str, sentiment_weight: float, toxicity_weight: float, generalisation_weight: float) -> None:
+    def __init__(
+        self, name: str, sentiment_weight: float, toxicity_weight: float, generalisation_weight: float
+    ) -> None:
         from better_profanity import profanity
         from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 

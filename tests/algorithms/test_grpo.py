@@ -1,0 +1,88 @@
+"""The GRPO module: advantages with group stats, and the loss with and without KL."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from biasgrpo.algorithms.grpo import GRPO, GRPOConfig
+from biasgrpo.errors import ConfigError
+from biasgrpo.types import Minibatch
+
+
+def minibatch(advantages: torch.Tensor, ref: torch.Tensor | None, old: torch.Tensor | None = None) -> Minibatch:
+    n, t = 2, 3
+    return Minibatch(
+        input_ids=torch.zeros(n, t, dtype=torch.long),
+        attention_mask=torch.ones(n, t, dtype=torch.long),
+        response_mask=torch.tensor([[1, 1, 0], [1, 1, 1]]),
+        advantages=advantages,
+        old_logprobs=old,
+        ref_logprobs=ref,
+    )
+
+
+def test_advantages_and_group_stats() -> None:
+    algo = GRPO(GRPOConfig(num_generations=2))
+    adv, stats = algo.advantages(torch.tensor([0.0, 1.0, 0.5, 0.5]))
+    assert adv[2:].abs().max() == 0  # the equal group
+    assert stats["reward/frac_zero_std"].item() == pytest.approx(0.5)
+    assert adv[0] < 0 < adv[1]
+
+
+def test_loss_without_kl_is_minus_advantage_at_ratio_one() -> None:
+    # ratio 1 everywhere: per-token loss = -A; seq_mean over sequences = -(A0 + A1) / 2
+    algo = GRPO(GRPOConfig(num_generations=2, kl_coef=0.0))
+    logp = torch.full((2, 3), -1.0, requires_grad=True)
+    loss, stats = algo.loss(logp, minibatch(torch.tensor([1.0, 3.0]), None))
+    assert loss.item() == pytest.approx(-2.0)
+    assert stats["policy/clip_frac"].item() == 0.0
+    assert "policy/kl_ref" not in stats
+    loss.backward()
+    # d loss / d logp for sequence 0 (2 tokens, A = 1): -1 / 2 / 2 per token; masked token: 0.
+    assert torch.allclose(logp.grad[0], torch.tensor([-0.25, -0.25, 0.0]))
+
+
+def test_loss_adds_beta_times_k3() -> None:
+    algo = GRPO(GRPOConfig(num_generations=2, kl_coef=0.5))
+    logp = torch.zeros(2, 3)
+    ref = torch.full((2, 3), -1.0)
+    # k3 with r = ref - logp = -1: e^-1 + 1 - 1 = e^-1 on every token
+    loss, stats = algo.loss(logp, minibatch(torch.zeros(2), ref))
+    k3 = torch.exp(torch.tensor(-1.0)).item()
+    assert stats["policy/kl_ref"].item() == pytest.approx(k3)
+    assert loss.item() == pytest.approx(0.5 * k3)
+
+
+def test_positive_advantage_raises_logprob() -> None:
+    algo = GRPO(GRPOConfig(num_generations=2, kl_coef=0.0))
+    logits = torch.zeros(2, 3, 4, requires_grad=True)
+    tokens = torch.tensor([[1, 2, 0], [3, 3, 3]])
+    opt = torch.optim.SGD([logits], lr=1.0)
+    before = torch.log_softmax(logits, -1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1).detach()
+    logp = torch.log_softmax(logits, -1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
+    loss, _ = algo.loss(logp, minibatch(torch.tensor([1.0, -1.0]), None))
+    loss.backward()
+    opt.step()
+    after = torch.log_softmax(logits, -1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1).detach()
+    assert (after[0, :2] > before[0, :2]).all()
+    assert (after[1] < before[1]).all()
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("num_generations", 1),
+        ("clip_eps", 0.0),
+        ("clip_eps", 1.5),
+        ("clip_eps_high", -0.1),
+        ("kl_coef", -0.01),
+        ("adv_norm", "grup"),
+        ("loss_agg", "sum"),
+        ("adv_eps", 0.0),
+        ("update_epochs", 0),
+    ],
+)
+def test_validate_names_the_key(key: str, value: object) -> None:
+    with pytest.raises(ConfigError, match=f"algorithm.{key}="):
+        GRPOConfig(**{key: value}).validate()

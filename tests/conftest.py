@@ -1,0 +1,49 @@
+"""Compose the real config tree, shrunk for CPU (lightning-hydra-template style)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig
+
+from biasgrpo.config import register_configs
+
+# The tiny model's matmuls are too small to split: one thread is ~20x faster than two.
+torch.set_num_threads(1)
+
+CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+
+# A few steps on the tiny random model: seconds on CPU.
+TINY = [
+    "model=tiny",
+    "logger=none",
+    "train.lr=1e-2",
+    "train.max_steps=3",
+    "train.batch_size=2",
+    "train.save_every=2",
+    "sampler.max_new_tokens=8",
+    "dataset.eval_prompts=4",
+    "benchmark.heldout.max_new_tokens=8",
+]
+
+
+def compose_config(overrides: list[str]) -> DictConfig:
+    register_configs()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
+        return compose(config_name="config", overrides=overrides)
+
+
+@pytest.fixture
+def make_cfg() -> Callable[..., DictConfig]:
+    """``make_cfg("algorithm.kl_coef=0", ...)``: the tiny config plus overrides."""
+
+    def make(*overrides: str) -> DictConfig:
+        return compose_config([*TINY, *overrides])
+
+    return make

@@ -1,0 +1,82 @@
+"""Every option of every config group composes and validates; bad values fail by key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra.errors import ConfigCompositionException
+
+from biasgrpo.config import validate
+from biasgrpo.errors import ConfigError
+from tests.conftest import CONF_DIR, compose_config
+
+GROUPS = ["algorithm", "model", "reward", "dataset", "logger", "benchmark", "experiment"]
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (Path(CONF_DIR) / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize(("group", "option"), [(g, o) for g in GROUPS for o in options(g)])
+def test_every_option_composes_and_validates(group: str, option: str) -> None:
+    value = f"[{option}]" if group == "benchmark" else option
+    cfg = compose_config([f"{group}={value}"])
+    conf = validate(cfg)
+    assert conf.task == "train"
+
+
+def test_hub_models_point_at_the_papers_models() -> None:
+    assert validate(compose_config(["model=phi2"])).model.path == "microsoft/phi-2"
+    assert validate(compose_config(["model=llama32_3b"])).model.path == "meta-llama/Llama-3.2-3B-Instruct"
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("algorithm.num_generations=1", "algorithm.num_generations"),
+        ("algorithm.clip_eps=1.5", "algorithm.clip_eps"),
+        ("algorithm.kl_coef=-1", "algorithm.kl_coef"),
+        ("algorithm.adv_norm=groups", "algorithm.adv_norm"),
+        ("algorithm.loss_agg=sum", "algorithm.loss_agg"),
+        ("train.lr=-1e-5", "train.lr"),
+        ("train.lr_schedule=cosine", "train.lr_schedule"),
+        ("train.batch_size=0", "train.batch_size"),
+        ("train.minibatch_size=5", "train.minibatch_size"),
+        ("train.max_grad_norm=0", "train.max_grad_norm"),
+        ("train.num_epochs=0", "train.num_epochs"),
+        ("sampler.temperature=0", "sampler.temperature"),
+        ("sampler.top_p=1.5", "sampler.top_p"),
+        ("sampler.max_new_tokens=0", "sampler.max_new_tokens"),
+        ("model.loader=gguf", "model.loader"),
+        ("model.dtype=fp8", "model.dtype"),
+        ("model.lora.r=0", "model.lora.r"),
+        ("model.lora.dropout=1.0", "model.lora.dropout"),
+        ("reward.kind=toxicity", "reward.kind"),
+        ("reward.sentiment_weight=-1", "reward.sentiment_weight"),
+        ("logger.mode=offlne", "logger.mode"),
+        ("task=evaluat", "task"),
+        ("device=tpu", "device"),
+    ],
+)
+def test_bad_value_names_key_and_allowed(override: str, key: str) -> None:
+    cfg = compose_config([override])
+    with pytest.raises(ConfigError, match=f"^{key}=.*allowed"):
+        validate(cfg)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("algorithm.num_generatons=4", "num_generatons"),  # a typo in a key
+        ("train.lr=fast", "train.lr"),  # a wrong type
+        ("algorithm=grpoo", "grpoo"),  # an unknown option
+        ("model=phi3", "phi3"),
+        ("benchmark=[heldot]", "heldot"),
+    ],
+)
+def test_unknown_keys_and_types_fail_at_composition(override: str, message: str) -> None:
+    with pytest.raises(ConfigCompositionException) as info:
+        compose_config([override])
+    text = str(info.value) + str(info.value.__cause__)
+    assert message in text
