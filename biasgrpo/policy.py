@@ -24,6 +24,9 @@ from biasgrpo.config import ModelConfig
 from biasgrpo.errors import ModelLoadError
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# The tiny model's init std. Larger than llama's 0.02: with tied embeddings at 0.02 the
+# logits of a 64-wide model span about ±1, so no adapter could make one token likely.
+INIT_STD = 0.1
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -102,6 +105,7 @@ def tiny_model(cfg: ModelConfig, vocab_size: int) -> PreTrainedModel:
         eos_token_id=1,
         bos_token_id=None,
         tie_word_embeddings=True,
+        initializer_range=INIT_STD,
     )
     return LlamaForCausalLM(config)
 

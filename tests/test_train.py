@@ -124,15 +124,22 @@ def test_nan_reward_steps_are_skipped_then_stop(
     assert metrics(tmp_path)[-1]["train/skipped_steps"] == 1
 
 
-def test_grpo_learns_an_easy_reward(make_cfg: Callable[..., DictConfig], tmp_path: Path) -> None:
-    """Reward = share of the letter 'a'; the tiny random model must learn to say more of it."""
+@pytest.mark.parametrize("lora", ["true", "false"])
+def test_grpo_learns_an_easy_reward(make_cfg: Callable[..., DictConfig], tmp_path: Path, lora: str) -> None:
+    """Reward = share of the letter 'a'; the tiny random model must learn to say more of it.
+
+    At random init 'a' is about 1 in 100 characters (reward ~0.01); measured after 40
+    steps: ~0.34 with LoRA, ~0.5 with full fine-tuning.
+    """
     cfg = make_cfg(
         "reward=token_fraction",
+        f"model.lora.enabled={lora}",
         "algorithm.num_generations=8",
         "algorithm.kl_coef=0",
-        "train.max_steps=30",
+        "sampler.max_new_tokens=16",
+        "train.max_steps=40",
         "train.batch_size=4",
-        "train.lr=3e-2",
+        "train.lr=1e-2",
         "train.lr_schedule=constant",
         "train.save_every=0",
         "eval.before=false",
@@ -141,4 +148,4 @@ def test_grpo_learns_an_easy_reward(make_cfg: Callable[..., DictConfig], tmp_pat
     dispatch(cfg, tmp_path)
     rewards = [r["reward/mean"] for r in metrics(tmp_path) if "reward/mean" in r]
     first, last = sum(rewards[:5]) / 5, sum(rewards[-5:]) / 5
-    assert last > first + 0.2, f"reward went from {first:.3f} to {last:.3f}"
+    assert last > first + 0.15, f"reward went from {first:.3f} to {last:.3f}"
