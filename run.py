@@ -40,10 +40,10 @@ def main(cfg: DictConfig) -> float | None:
         sys.exit(2)
     print(f"\n[biasgrpo] done. Run files: {summary['run_dir']}")
     # Headline figures only; per-domain breakdowns are in summary.json and W&B.
-    for key in sorted(k for k in summary if k.startswith(("reward/", "eval", "perf/")) and k.count("/") < 3):
+    for key in sorted(k for k in summary if k.startswith(("reward/", "dpo/", "eval", "perf/")) and k.count("/") < 3):
         print(f"  {key:45s} {summary[key]:.4f}" if isinstance(summary[key], float) else f"  {key:45s} {summary[key]}")
     # The figure a Hydra sweeper optimises.
-    return summary.get("reward/mean")
+    return summary.get("reward/mean", summary.get("dpo/accuracy"))
 
 
 if __name__ == "__main__":

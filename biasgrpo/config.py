@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from biasgrpo.algorithms.dpo import DPOConfig
 from biasgrpo.algorithms.grpo import GRPOConfig
+from biasgrpo.algorithms.ppo import PPOConfig
 from biasgrpo.errors import ConfigError
 
 
@@ -92,7 +95,14 @@ class DatasetConfig:
     name: str = MISSING
     kind: str = "templates"
     """templates: bias-probing prompts generated from the package's own templates and
-    group terms (works on any machine, no download)."""
+    group terms (works on any machine, no download); paradetox_pairs: preference pairs
+    from ParaDetox (a toxic comment to rewrite; chosen = a human non-toxic rewrite,
+    rejected = the toxic original), read from ``path``."""
+    path: str = ""
+    """File to read, for kinds that read one (usually under ``data_dir``)."""
+    on_bad_row: str = "skip"
+    """skip: drop malformed rows and report how many; error: stop at the first, naming
+    its line and field."""
     max_prompts: int = 0
     """Use at most this many training prompts (0 = all)."""
     eval_prompts: int = 64
@@ -192,6 +202,8 @@ def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(name="config_schema", node=Config)
     cs.store(group="algorithm", name="grpo_schema", node=GRPOConfig)
+    cs.store(group="algorithm", name="ppo_schema", node=PPOConfig)
+    cs.store(group="algorithm", name="dpo_schema", node=DPOConfig)
     cs.store(group="model", name="model_schema", node=ModelConfig)
     cs.store(group="reward", name="reward_schema", node=RewardConfig)
     cs.store(group="dataset", name="dataset_schema", node=DatasetConfig)
@@ -203,7 +215,8 @@ TASKS = ("train",)
 MODEL_LOADERS = ("hub", "smollm2_gguf", "tiny")
 DTYPES = ("float32", "bfloat16", "float16")
 REWARD_KINDS = ("lexicon", "token_fraction")
-DATASET_KINDS = ("templates",)
+DATASET_KINDS = ("templates", "paradetox_pairs")
+PAIR_KINDS = ("paradetox_pairs",)
 BENCHMARK_KINDS = ("heldout_reward",)
 LOGGER_KINDS = ("wandb", "none")
 
@@ -252,7 +265,19 @@ def validate(cfg: DictConfig) -> Config:
     if conf.reward.kind == "token_fraction":
         _check(bool(conf.reward.token), "reward.token", conf.reward.token, "a non-empty string")
 
-    _one_of("dataset.kind", conf.dataset.kind, DATASET_KINDS)
+    d = conf.dataset
+    _one_of("dataset.kind", d.kind, DATASET_KINDS)
+    _one_of("dataset.on_bad_row", d.on_bad_row, ("skip", "error"))
+    if d.kind != "templates" and not Path(d.path).is_file():
+        raise ConfigError(
+            f"dataset.path={d.path!r} is not a file. Set BIASGRPO_DATA_DIR (or data_dir=) to the folder "
+            f"holding the data (laid out like shared/data), or pass dataset.path=/path/to/file"
+        )
+    if isinstance(conf.algorithm, DPOConfig) and d.kind not in PAIR_KINDS:
+        raise ConfigError(
+            f"dataset={d.name!r} has no chosen/rejected pairs, and algorithm=dpo trains on pairs; "
+            f"allowed: a pair dataset ({', '.join(PAIR_KINDS)}), e.g. dataset=paradetox_pairs"
+        )
     _check(conf.dataset.max_prompts >= 0, "dataset.max_prompts", conf.dataset.max_prompts, ">= 0")
     _check(conf.dataset.eval_prompts >= 0, "dataset.eval_prompts", conf.dataset.eval_prompts, ">= 0")
 
@@ -270,12 +295,12 @@ def validate(cfg: DictConfig) -> Config:
     _check(t.num_epochs > 0, "train.num_epochs", t.num_epochs, "> 0")
     _check(t.max_steps >= 0, "train.max_steps", t.max_steps, ">= 0 (0 = by epochs)")
     _check(t.batch_size > 0, "train.batch_size", t.batch_size, "> 0")
-    rollout = t.batch_size * conf.algorithm.num_generations
+    rollout = t.batch_size * getattr(conf.algorithm, "num_generations", 1)
     _check(
         t.minibatch_size == 0 or (0 < t.minibatch_size <= rollout and rollout % t.minibatch_size == 0),
         "train.minibatch_size",
         t.minibatch_size,
-        f"0 (whole rollout) or a divisor of batch_size * num_generations = {rollout}",
+        f"0 (whole batch) or a divisor of batch_size * num_generations = {rollout}",
     )
     _check(t.weight_decay >= 0, "train.weight_decay", t.weight_decay, ">= 0")
     _check(t.max_grad_norm > 0, "train.max_grad_norm", t.max_grad_norm, "> 0")

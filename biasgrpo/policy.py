@@ -15,6 +15,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
@@ -75,7 +76,7 @@ def smollm2_folder() -> Path:
 
 def tiny_tokenizer() -> PreTrainedTokenizerBase:
     """A character-level tokenizer built in memory: printable ASCII plus chat tokens."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
     specials = ["<pad>", "<eos>", "<user>", "<assistant>"]
@@ -83,6 +84,7 @@ def tiny_tokenizer() -> PreTrainedTokenizerBase:
     vocab = {tok: i for i, tok in enumerate(specials + chars)}
     backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token=" "))
     backend.pre_tokenizer = pre_tokenizers.Split("", behavior="isolated")
+    backend.decoder = decoders.Fuse()  # characters join without spaces
     tok = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", eos_token="<eos>")
     tok.add_special_tokens({"additional_special_tokens": ["<user>", "<assistant>"]})
     tok.chat_template = "{% for m in messages %}<user>{{ m['content'] }}{% endfor %}<assistant>"
@@ -137,6 +139,12 @@ def load_model(cfg: ModelConfig) -> tuple[PreTrainedModel, PreTrainedTokenizerBa
     return model, tokenizer
 
 
+class Forward(NamedTuple):
+    logprobs: torch.Tensor  # [n, T] log-probs of the response tokens
+    entropy: torch.Tensor | None  # [n, T] entropy of the next-token distribution (no grad)
+    hidden: torch.Tensor | None  # [n, P+T, H] last hidden states
+
+
 class Policy:
     """The trainable model and everything needed to score tokens under it."""
 
@@ -164,6 +172,10 @@ class Policy:
         # disagree. Gradients flow in eval mode all the same.
         self.model = model.to(device).eval()
         self.device = device
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.model.config.hidden_size)
 
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
         return [p for p in self.model.parameters() if p.requires_grad]
@@ -201,30 +213,60 @@ class Policy:
         else:
             raise RuntimeError("full fine-tuning without a frozen reference: build Policy with needs_reference=True")
 
-    def response_logprobs(
+    def encode(self, prompts: list[str], responses: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Tokenise given (prompt, response) pairs in the layout of a sampled rollout.
+
+        The prompt is chat-formatted and left-padded exactly as the sampler does it, the
+        response is right-padded and ends with EOS, so offline (DPO) and online training
+        score the same token sequences. Returns input_ids ``[n, P+T]``, attention_mask
+        ``[n, P+T]`` and response_mask ``[n, T]``.
+        """
+        tok = self.tokenizer
+        prompt = tok(
+            self.format_prompts(prompts),
+            return_tensors="pt",
+            padding=True,
+            add_special_tokens=not self.use_chat_template,
+        )
+        tok.padding_side = "right"
+        try:
+            response = tok(
+                [r + tok.eos_token for r in responses], return_tensors="pt", padding=True, add_special_tokens=False
+            )
+        finally:
+            tok.padding_side = "left"
+        input_ids = torch.cat([prompt.input_ids, response.input_ids], dim=1).to(self.device)
+        attention_mask = torch.cat([prompt.attention_mask, response.attention_mask], dim=1).to(self.device)
+        return input_ids, attention_mask, response.attention_mask.to(self.device)
+
+    def response_forward(
         self,
         model: torch.nn.Module,
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor,
         response_len: int,
         with_entropy: bool = False,
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        with_hidden: bool = False,
+    ) -> Forward:
         """Log-probs ``[n, T]`` of the last ``T = response_len`` tokens of ``input_ids``.
 
         Position ids follow the attention mask so left padding does not shift them.
+        ``with_hidden`` also returns the last hidden states ``[n, P+T, H]`` (for a value head).
         """
         position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
-        # Only the logits that predict response tokens: positions P-1 .. P+T-2.
-        logits = model(
+        out = model(
             input_ids=input_ids,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            logits_to_keep=response_len + 1,
-        ).logits[:, :-1]  # [n, T, V]
-        tokens = input_ids[:, -response_len:]
-        logprobs = gather_logprobs(logits, tokens)
+            logits_to_keep=response_len + 1,  # only the logits that predict response tokens
+            output_hidden_states=with_hidden,
+        )
+        # [n, T, V]: position i predicts token i+1. Sliced explicitly, so a model that
+        # ignores logits_to_keep and returns every position gives the same result.
+        logits = out.logits[:, -response_len - 1 : -1]
+        logprobs = gather_logprobs(logits, input_ids[:, -response_len:])
         entropy = None
         if with_entropy:
             with torch.no_grad():
                 entropy = entropy_from_logits(logits)
-        return logprobs, entropy
+        return Forward(logprobs, entropy, out.hidden_states[-1] if with_hidden else None)

@@ -19,21 +19,31 @@ from tqdm import tqdm
 from transformers import set_seed
 
 from biasgrpo import checkpoint
-from biasgrpo.algorithms.functional import masked_mean
-from biasgrpo.algorithms.grpo import GRPO
+from biasgrpo.algorithms.dpo import DPO, DPOConfig
+from biasgrpo.algorithms.functional import masked_mean, sequence_logprobs
+from biasgrpo.algorithms.grpo import GRPO, GRPOConfig
+from biasgrpo.algorithms.ppo import PPO, PPOConfig, ValueHead
 from biasgrpo.benchmarks import build_benchmarks
 from biasgrpo.config import Config
 from biasgrpo.data import Row, load_prompts
 from biasgrpo.errors import BiasGRPOError
 from biasgrpo.logging import RunLogger
-from biasgrpo.policy import Policy
+from biasgrpo.policy import Forward, Policy
 from biasgrpo.rewards import build_reward, check_scores
 from biasgrpo.sampler import sample
-from biasgrpo.types import Minibatch, Rollout
+from biasgrpo.types import Minibatch, PPOMinibatch, Rollout
 
 
 class TrainingError(BiasGRPOError):
     """Training cannot go on (for example, too many non-finite steps in a row)."""
+
+
+def build_algorithm(cfg: GRPOConfig | PPOConfig | DPOConfig) -> GRPO | PPO | DPO:
+    if isinstance(cfg, GRPOConfig):
+        return GRPO(cfg)
+    if isinstance(cfg, PPOConfig):
+        return PPO(cfg)
+    return DPO(cfg)
 
 
 def lr_lambda(warmup_steps: int, total_steps: int, schedule: str):
@@ -62,8 +72,8 @@ class Trainer:
         self.conf, self.cfg, self.run_dir = conf, cfg, run_dir
         run_dir.mkdir(parents=True, exist_ok=True)
         set_seed(conf.seed)
-        self.algo = GRPO(conf.algorithm)
-        self.G = self.algo.group_size
+        self.algo = build_algorithm(conf.algorithm)
+        self.G = getattr(self.algo, "group_size", 1)  # DPO: one (chosen, rejected) pair per prompt
         self.prompts = load_prompts(conf.dataset, conf.seed)
         self.reward = build_reward(conf.reward)
         self.policy = Policy(conf.model, pick_device(conf.device), needs_reference=self.algo.needs_reference)
@@ -75,9 +85,16 @@ class Trainer:
         self.minibatch_size = t.minibatch_size or self.rollout_size
         self.total_steps = t.max_steps or math.ceil(t.num_epochs * len(self.prompts.train) / t.batch_size)
         # With one pass over one minibatch the sampling policy *is* the current policy.
-        self.reuse_old_logprobs = conf.algorithm.update_epochs == 1 and self.minibatch_size == self.rollout_size
+        epochs = getattr(conf.algorithm, "update_epochs", 1)
+        self.reuse_old_logprobs = epochs == 1 and self.minibatch_size == self.rollout_size
 
-        self.optimizer = torch.optim.AdamW(self.policy.trainable_parameters(), lr=t.lr, weight_decay=t.weight_decay)
+        groups: list[dict[str, Any]] = [{"params": self.policy.trainable_parameters()}]
+        self.value_head: ValueHead | None = None
+        if isinstance(self.algo, PPO):
+            self.value_head = ValueHead(self.policy.hidden_size).to(self.policy.device)
+            groups.append({"params": list(self.value_head.parameters()), "lr": conf.algorithm.critic_lr or t.lr})
+        self.parameters = [p for g in groups for p in g["params"]]
+        self.optimizer = torch.optim.AdamW(groups, lr=t.lr, weight_decay=t.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lr_lambda(t.warmup_steps, self.total_steps, t.lr_schedule)
         )
@@ -102,6 +119,8 @@ class Trainer:
                 )
             return
         self.policy.load_trainable_state_dict(state["weights"])
+        if self.value_head is not None:
+            self.value_head.load_state_dict(state["value_head"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         checkpoint.set_rng_state(state["rng"])
@@ -111,6 +130,7 @@ class Trainer:
     def save(self, step: int) -> Path:
         bundle: dict[str, Any] = {
             "weights": self.policy.trainable_state_dict(),
+            "value_head": None if self.value_head is None else self.value_head.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "eval_before": self.eval_before,
@@ -172,7 +192,9 @@ class Trainer:
         self.save(self.total_steps)
         eval_after = self.evaluate(self.total_steps) if self.conf.eval.after and self.benchmarks else {}
         summary: dict[str, Any] = {"train/steps": self.total_steps, "train/skipped_steps": self.skipped}
-        summary.update({k: v for k, v in last.items() if k.startswith(("reward/", "policy/", "completions/"))})
+        summary.update(
+            {k: v for k, v in last.items() if k.startswith(("reward/", "policy/", "completions/", "value/", "dpo/"))}
+        )
         if first_rewards:
             summary["reward/first_mean"] = sum(first_rewards) / len(first_rewards)
         summary.update(self.eval_before)
@@ -190,70 +212,97 @@ class Trainer:
         print(f"[biasgrpo] signal {signum}: saving a checkpoint after this step")
         self._stop_requested = True
 
-    def _logprobs(self, model: torch.nn.Module, ro: Rollout, idx: torch.Tensor) -> torch.Tensor:
-        return self.policy.response_logprobs(model, ro.input_ids[idx], ro.attention_mask[idx], ro.response_len)[0]
-
     def step(self, step: int) -> dict[str, Any]:
+        """One iteration: an online step (GRPO, PPO) or an offline one (DPO)."""
+        return self.offline_step(step) if isinstance(self.algo, DPO) else self.online_step(step)
+
+    def _no_grad_forward(self, model: torch.nn.Module, ro: Rollout, with_hidden: bool = False) -> list[Forward]:
+        """Forward passes over the rollout in minibatch-sized chunks, without grad."""
+        n, mb, T = ro.input_ids.shape[0], self.minibatch_size, ro.response_len
+        with torch.no_grad():
+            return [
+                self.policy.response_forward(
+                    model, ro.input_ids[i : i + mb], ro.attention_mask[i : i + mb], T, with_hidden=with_hidden
+                )
+                for i in range(0, n, mb)
+            ]
+
+    def _update(self, loss: torch.Tensor) -> torch.Tensor | str:
+        """Backward, clip and step; returns the grad norm, or the non-finite source."""
+        self.optimizer.zero_grad(set_to_none=True)
+        if not torch.isfinite(loss):
+            return "loss"
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.parameters, self.conf.train.max_grad_norm)
+        if not torch.isfinite(grad_norm):
+            self.optimizer.zero_grad(set_to_none=True)
+            return "gradient"
+        self.optimizer.step()
+        return grad_norm
+
+    def online_step(self, step: int) -> dict[str, Any]:
         t0 = time.perf_counter()
+        ppo = isinstance(self.algo, PPO)
         prompts = [r["prompt"] for r in self.batch_rows(step)]
 
         # --- Rollout: G completions per prompt --------------------------------------
         ro = sample(self.policy, prompts, self.G, self.conf.sampler)
         t_gen = time.perf_counter() - t0
+        N, T, mask = self.rollout_size, ro.response_len, ro.response_mask
 
-        # --- Reward and advantages ----------------------------------------------------
+        # --- Reward -------------------------------------------------------------------
         raw = self.reward.score(ro.prompts, ro.completions)
         rewards = check_scores(self.reward, raw, ro.prompts, ro.completions, allow_nonfinite=True)
         if not torch.isfinite(rewards).all():
             i = int((~torch.isfinite(rewards)).nonzero()[0])
             return self._skip(step, "reward", f"{rewards[i].item()} for completion {ro.completions[i][:120]!r}")
         rewards = rewards.to(self.policy.device)
-        advantages, stats = self.algo.advantages(rewards)  # [N]
 
-        # --- Old and reference log-probs, without grad ---------------------------------
-        N, mb = self.rollout_size, self.minibatch_size
-        chunks = [torch.arange(i, min(i + mb, N)) for i in range(0, N, mb)]
-        with torch.no_grad():
-            old = (
-                None
-                if self.reuse_old_logprobs
-                else torch.cat([self._logprobs(self.policy.model, ro, c) for c in chunks])
-            )
-            ref = None
-            if self.algo.needs_reference:
-                with self.policy.reference() as ref_model:
-                    ref = torch.cat([self._logprobs(ref_model, ro, c) for c in chunks])
+        # --- Old and reference log-probs (and rollout values), without grad -----------
+        old = old_values = ref = None
+        if ppo or not self.reuse_old_logprobs:
+            fwd = self._no_grad_forward(self.policy.model, ro, with_hidden=ppo)
+            old = torch.cat([f.logprobs for f in fwd])  # [N, T]
+            if ppo:
+                with torch.no_grad():
+                    old_values = torch.cat([self.value_head.response_values(f.hidden, T) for f in fwd])  # [N, T]
+        if self.algo.needs_reference:
+            with self.policy.reference() as ref_model:
+                ref = torch.cat([f.logprobs for f in self._no_grad_forward(ref_model, ro)])  # [N, T]
+
+        # --- Advantages ---------------------------------------------------------------
+        if ppo:
+            token_rewards, stats = self.algo.token_rewards(rewards, old, ref, mask)  # [N, T]
+            if "policy/kl_ref_seq" in stats:
+                self.algo.update_kl(float(stats["policy/kl_ref_seq"]), N)
+            advantages, returns, adv_stats = self.algo.advantages(token_rewards, old_values, mask)  # [N, T]
+            stats.update(adv_stats)
+            train_policy = self.algo.trains_policy(step)
+        else:
+            advantages, stats = self.algo.advantages(rewards)  # [N]
 
         # --- Optimise: μ epochs over shuffled minibatches ---------------------------------
         losses, entropies, grad_norms, update_stats = [], [], [], []
         for _ in range(self.conf.algorithm.update_epochs):
-            for idx in torch.randperm(N).split(mb):
-                batch = Minibatch(
-                    input_ids=ro.input_ids[idx],
-                    attention_mask=ro.attention_mask[idx],
-                    response_mask=ro.response_mask[idx],
-                    advantages=advantages[idx],
-                    old_logprobs=None if old is None else old[idx],
-                    ref_logprobs=None if ref is None else ref[idx],
-                )
-                logprobs, entropy = self.policy.response_logprobs(
-                    self.policy.model, batch.input_ids, batch.attention_mask, ro.response_len, with_entropy=True
-                )
-                loss, loss_stats = self.algo.loss(logprobs, batch)
-                if not torch.isfinite(loss):
-                    self.optimizer.zero_grad(set_to_none=True)
-                    return self._skip(step, "loss", f"{loss.item()}")
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                grad_norm = torch.nn.utils.clip_grad_norm_(
-                    self.policy.trainable_parameters(), self.conf.train.max_grad_norm
-                )
-                if not torch.isfinite(grad_norm):
-                    self.optimizer.zero_grad(set_to_none=True)
-                    return self._skip(step, "gradient", f"norm {grad_norm.item()}")
-                self.optimizer.step()
+            for idx in torch.randperm(N).split(self.minibatch_size):
+                ids, attn = ro.input_ids[idx], ro.attention_mask[idx]
+                cur = self.policy.response_forward(self.policy.model, ids, attn, T, with_entropy=True, with_hidden=ppo)
+                if ppo:
+                    # During the critic warm-up the trunk gets no gradient through the head.
+                    hidden = cur.hidden if train_policy else cur.hidden.detach()
+                    values = self.value_head.response_values(hidden, T)  # [n, T]
+                    batch = PPOMinibatch(ids, attn, mask[idx], advantages[idx], returns[idx], old_values[idx], old[idx])
+                    loss, loss_stats = self.algo.loss(cur.logprobs, values, batch, train_policy)
+                else:
+                    old_mb = None if old is None else old[idx]
+                    ref_mb = None if ref is None else ref[idx]
+                    batch = Minibatch(ids, attn, mask[idx], advantages[idx], old_mb, ref_mb)
+                    loss, loss_stats = self.algo.loss(cur.logprobs, batch)
+                grad_norm = self._update(loss)
+                if isinstance(grad_norm, str):
+                    return self._skip(step, grad_norm, f"{loss.item()}")
                 losses.append(loss.detach())
-                entropies.append(masked_mean(entropy, batch.response_mask))
+                entropies.append(masked_mean(cur.entropy, mask[idx]))
                 grad_norms.append(grad_norm)
                 update_stats.append(loss_stats)
         self.scheduler.step()
@@ -261,31 +310,61 @@ class Trainer:
 
         # --- Metrics ------------------------------------------------------------------
         elapsed = time.perf_counter() - t0
-        lengths = ro.response_mask.sum(1).float()
+        lengths = mask.sum(1).float()
         stats.update({k: torch.stack([s[k] for s in update_stats]).mean() for k in update_stats[0]})
+        stats.update(self._common_stats(losses, grad_norms, elapsed, N, lengths.sum()))
         stats.update(
             {
                 "reward/mean": rewards.mean(),
-                "reward/std": rewards.std(),
-                "policy/loss": torch.stack(losses).mean(),
+                "reward/std": rewards.std() if N > 1 else torch.tensor(0.0),
                 "policy/entropy": torch.stack(entropies).mean(),
-                "policy/grad_norm": torch.stack(grad_norms).mean(),
-                "train/lr": self.scheduler.get_last_lr()[0],
-                "train/skipped_steps": self.skipped,
                 "completions/mean_length": lengths.mean(),
                 "completions/clipped_ratio": ro.truncated.float().mean(),
-                "perf/step_s": elapsed,
                 "perf/generate_s": t_gen,
-                "perf/tokens_per_s": lengths.sum() / elapsed,
-                "perf/samples_per_s": N / elapsed,
             }
         )
         every = self.conf.train.sample_every
         if every and step % every == 0:
-            rows = [[p, c, float(r), float(a)] for p, c, r, a in zip(ro.prompts, ro.completions, rewards, advantages)]
+            adv_seq = advantages if advantages.dim() == 1 else masked_mean(advantages, mask, dim=1)
+            rows = [[p, c, float(r), float(a)] for p, c, r, a in zip(ro.prompts, ro.completions, rewards, adv_seq)]
             n = self.conf.logger.sample_rows
             self.logger.table("samples", ["prompt", "completion", "reward", "advantage"], rows[:n], step + 1)
         return stats
+
+    def offline_step(self, step: int) -> dict[str, Any]:
+        """DPO: policy and reference log-probs of B chosen and B rejected responses."""
+        t0 = time.perf_counter()
+        rows = self.batch_rows(step)
+        B = len(rows)
+        # Chosen rows then rejected rows: one forward pass for all 2B sequences.
+        prompts = [r["prompt"] for r in rows] * 2
+        ids, attn, mask = self.policy.encode(prompts, [r["chosen"] for r in rows] + [r["rejected"] for r in rows])
+        T, average = mask.shape[1], self.algo.average_logprobs
+        with torch.no_grad(), self.policy.reference() as ref_model:
+            ref = sequence_logprobs(self.policy.response_forward(ref_model, ids, attn, T).logprobs, mask, average)
+        cur = self.policy.response_forward(self.policy.model, ids, attn, T)
+        logprobs = sequence_logprobs(cur.logprobs, mask, average)  # [2B]
+        loss, stats = self.algo.loss(logprobs[:B], logprobs[B:], ref[:B], ref[B:])
+        grad_norm = self._update(loss)
+        if isinstance(grad_norm, str):
+            return self._skip(step, grad_norm, f"{loss.item()}")
+        self.scheduler.step()
+        self._consecutive_skips = 0
+        stats.update(self._common_stats([loss.detach()], [grad_norm], time.perf_counter() - t0, 2 * B, mask.sum()))
+        return stats
+
+    def _common_stats(
+        self, losses: list[torch.Tensor], grad_norms: list[torch.Tensor], elapsed: float, n: int, tokens: torch.Tensor
+    ) -> dict[str, Any]:
+        return {
+            "policy/loss": torch.stack(losses).mean(),
+            "policy/grad_norm": torch.stack(grad_norms).mean(),
+            "train/lr": self.scheduler.get_last_lr()[0],
+            "train/skipped_steps": self.skipped,
+            "perf/step_s": elapsed,
+            "perf/tokens_per_s": tokens / elapsed,
+            "perf/samples_per_s": n / elapsed,
+        }
 
     def _skip(self, step: int, source: str, detail: str) -> dict[str, Any]:
         """Skip a step whose reward, loss or gradient is not finite; stop after K in a row."""

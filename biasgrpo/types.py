@@ -50,15 +50,3 @@ class PPOMinibatch:
     returns: torch.Tensor  # [n, T] GAE returns, the critic's targets
     old_values: torch.Tensor  # [n, T] critic values at rollout time
     old_logprobs: torch.Tensor  # [n, T] sampling-policy log-probs
-
-
-@dataclass(frozen=True)
-class PreferenceBatch:
-    """B prompts, each with a chosen and a rejected response (DPO / IPO)."""
-
-    chosen_ids: torch.Tensor  # [B, P+Tc] prompt (left-padded) then chosen response (right-padded)
-    chosen_attention_mask: torch.Tensor  # [B, P+Tc] 1 on real prompt and response tokens
-    chosen_response_mask: torch.Tensor  # [B, Tc] 1 on the chosen response's tokens (the last Tc positions)
-    rejected_ids: torch.Tensor  # [B, P+Tr] prompt (left-padded) then rejected response (right-padded)
-    rejected_attention_mask: torch.Tensor  # [B, P+Tr]
-    rejected_response_mask: torch.Tensor  # [B, Tr] 1 on the rejected response's tokens (the last Tr positions)

@@ -47,3 +47,15 @@ def make_cfg() -> Callable[..., DictConfig]:
         return compose_config([*TINY, *overrides])
 
     return make
+
+
+@pytest.fixture
+def pairs_file(tmp_path: Path) -> Path:
+    """A small ParaDetox-format file: 24 good pairs and 2 malformed lines."""
+    lines = ["toxic\tneutral1\tneutral2\tneutral3"]
+    for i in range(24):
+        lines.append(f"shut up you stupid clown number {i}\tplease stop talking, friend number {i}\t\t")
+    lines += ["\tan orphan paraphrase\t\t", "a toxic line without a rewrite\t\t\t"]
+    path = tmp_path / "paradetox.tsv"
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -19,11 +19,25 @@ def options(group: str) -> list[str]:
 
 
 @pytest.mark.parametrize(("group", "option"), [(g, o) for g in GROUPS for o in options(g)])
-def test_every_option_composes_and_validates(group: str, option: str) -> None:
+def test_every_option_composes_and_validates(group: str, option: str, pairs_file: Path) -> None:
     value = f"[{option}]" if group == "benchmark" else option
-    cfg = compose_config([f"{group}={value}"])
-    conf = validate(cfg)
-    assert conf.task == "train"
+    # DPO needs a pair dataset, and a pair dataset needs its file.
+    pairs = ["dataset=paradetox_pairs", f"dataset.path={pairs_file}"]
+    extra = pairs if option in ("dpo", "paradetox_pairs") else []
+    conf = validate(compose_config([f"{group}={value}", *extra]))
+    if group == "algorithm":
+        assert conf.algorithm.name == option
+
+
+def test_dpo_without_pairs_says_how_to_fix() -> None:
+    with pytest.raises(ConfigError, match="dataset=paradetox_pairs"):
+        validate(compose_config(["algorithm=dpo"]))
+
+
+def test_missing_data_file_names_the_env_var(tmp_path: Path) -> None:
+    cfg = compose_config(["dataset=paradetox_pairs", f"data_dir={tmp_path}"])
+    with pytest.raises(ConfigError, match="BIASGRPO_DATA_DIR"):
+        validate(cfg)
 
 
 def test_hub_models_point_at_the_papers_models() -> None:
@@ -56,11 +70,15 @@ def test_hub_models_point_at_the_papers_models() -> None:
         ("reward.sentiment_weight=-1", "reward.sentiment_weight"),
         ("logger.mode=offlne", "logger.mode"),
         ("task=evaluat", "task"),
+        ("algorithm=ppo algorithm.gae_lambda=1.5", "algorithm.gae_lambda"),
+        ("algorithm=ppo algorithm.vf_coef=0", "algorithm.vf_coef"),
+        ("algorithm=ppo algorithm.gamma=0", "algorithm.gamma"),
+        ("dataset.on_bad_row=ignore", "dataset.on_bad_row"),
         ("device=tpu", "device"),
     ],
 )
 def test_bad_value_names_key_and_allowed(override: str, key: str) -> None:
-    cfg = compose_config([override])
+    cfg = compose_config(override.split())
     with pytest.raises(ConfigError, match=f"^{key}=.*allowed"):
         validate(cfg)
 

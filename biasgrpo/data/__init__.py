@@ -6,6 +6,7 @@ import random
 from dataclasses import dataclass
 
 from biasgrpo.config import DatasetConfig
+from biasgrpo.data.pairs import read_paradetox
 from biasgrpo.data.templates import EVAL_TEMPLATES, GROUPS, TRAIN_TEMPLATES
 from biasgrpo.errors import DataError
 
@@ -53,9 +54,26 @@ def balanced_sample(rows: list[Row], n: int, seed: int) -> list[Row]:
     return out
 
 
+def load_pairs(cfg: DatasetConfig, seed: int) -> PromptSet:
+    """A pair dataset split by source row: held-out pairs never share a row with training."""
+    rows, skipped = read_paradetox(cfg.path, cfg.on_bad_row)
+    if skipped:
+        print(f"[biasgrpo] {cfg.path}: skipped {skipped} malformed rows (dataset.on_bad_row=skip)")
+    random.Random(seed).shuffle(rows)
+    heldout, train = rows[: cfg.eval_prompts], rows[cfg.eval_prompts :]
+    if cfg.max_prompts:
+        train = train[: cfg.max_prompts]
+    if not train:
+        raise DataError(f"{cfg.path}: no training rows left after holding out {cfg.eval_prompts}")
+    return PromptSet(train=train, eval=heldout)
+
+
 def load_prompts(cfg: DatasetConfig, seed: int) -> PromptSet:
+    """Training and held-out rows of the configured dataset."""
+    if cfg.kind == "paradetox_pairs":
+        return load_pairs(cfg, seed)
     if cfg.kind != "templates":
-        raise DataError(f"dataset.kind={cfg.kind!r} is unknown; use templates")
+        raise DataError(f"dataset.kind={cfg.kind!r} is unknown; use templates or paradetox_pairs")
     train = fill(TRAIN_TEMPLATES)
     if cfg.max_prompts:
         train = balanced_sample(train, cfg.max_prompts, seed)
