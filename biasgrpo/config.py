@@ -182,6 +182,9 @@ class Config:
     resume: str = ""
     """A run directory to continue. The current run directory is resumed automatically
     when it already holds a checkpoint."""
+    on_existing: str = "resume"
+    """When the run directory already holds a run: resume (continue from its last
+    checkpoint; a finished run is left as it is) | refuse (stop before loading anything)."""
     data_dir: str = ""
     """Local data folder laid out like shared/data (BBQ, BOLD, ...); env BIASGRPO_DATA_DIR."""
     device: str = "auto"
@@ -239,6 +242,7 @@ def validate(cfg: DictConfig) -> Config:
     conf: Config = OmegaConf.to_object(cfg)  # type: ignore[assignment]
     _one_of("task", conf.task, TASKS)
     _one_of("device", conf.device, ("auto", "cpu", "cuda"))
+    _one_of("on_existing", conf.on_existing, ("resume", "refuse"))
     conf.algorithm.validate()
 
     m = conf.model

@@ -48,16 +48,24 @@ class RunLogger:
         if logger_cfg.kind == "wandb":
             self._wandb = self._start_wandb(cfg, logger_cfg)
 
-    def _truncate_after(self, step: int) -> None:
-        """On resume, drop lines logged after the checkpoint: they will be logged again."""
+    def read_metrics(self) -> list[dict[str, Any]]:
+        """Every row logged so far; a line cut short by a kill mid-write is ignored."""
         if not self.metrics_path.exists():
-            return
-        keep = [
-            line
-            for line in self.metrics_path.read_text().splitlines()
-            if line and json.loads(line).get("step", 0) <= step
-        ]
-        self.metrics_path.write_text("".join(line + "\n" for line in keep))
+            return []
+        rows = []
+        for line in self.metrics_path.read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return rows
+
+    def _truncate_after(self, step: int) -> None:
+        """On resume, drop rows logged after the checkpoint: those steps run again."""
+        keep = [row for row in self.read_metrics() if row.get("step", 0) <= step]
+        tmp = self.metrics_path.with_suffix(".tmp")
+        tmp.write_text("".join(json.dumps(row) + "\n" for row in keep))
+        tmp.replace(self.metrics_path)
 
     def _start_wandb(self, cfg: DictConfig, lc: LoggerConfig) -> Any:
         import wandb

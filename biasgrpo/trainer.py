@@ -6,10 +6,12 @@ Build (``Trainer.__init__``), train (``Trainer.train``) and cleanup stay separat
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import signal
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +29,19 @@ from biasgrpo.benchmarks import build_benchmarks
 from biasgrpo.config import Config
 from biasgrpo.data import Row, load_prompts
 from biasgrpo.errors import BiasGRPOError
-from biasgrpo.logging import RunLogger
+from biasgrpo.logging import SUMMARY_FILE, RunLogger
 from biasgrpo.policy import Forward, Policy
 from biasgrpo.rewards import build_reward, check_scores
 from biasgrpo.sampler import sample
 from biasgrpo.types import Minibatch, PPOMinibatch, Rollout
+
+# A skipped step still advances the schedule (so the data order and the schedule stay
+# tied to the step number); if it is the very first step, torch warns about the order.
+warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)` before")
+
+# Shown on the progress bar; copied into summary.json from the last step.
+PROGRESS_KEYS = ("reward/mean", "policy/kl_ref", "dpo/accuracy", "value/explained_var")
+SUMMARY_PREFIXES = ("reward/", "policy/", "completions/", "value/", "dpo/")
 
 
 class TrainingError(BiasGRPOError):
@@ -165,38 +175,33 @@ class Trainer:
     # ------------------------------------------------------------ train ---
     def train(self) -> dict[str, Any]:
         t0 = time.perf_counter()
-        signal.signal(signal.SIGTERM, self._request_stop)
+        summary_path = self.run_dir / SUMMARY_FILE
+        if self.start_step >= self.total_steps and summary_path.exists():
+            print(f"[biasgrpo] {self.run_dir} holds a finished run; its results are left as they are")
+            return json.loads(summary_path.read_text())
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._request_stop)
         if self.start_step == 0 and self.conf.eval.before and self.benchmarks:
             self.eval_before = self.evaluate(0, prefix="eval_before")
-        first_rewards: list[float] = []
-        last: dict[str, float] = {}
         bar = tqdm(
             range(self.start_step, self.total_steps), desc="train", initial=self.start_step, total=self.total_steps
         )
         for step in bar:
             metrics = self.step(step)
             self.logger.log(metrics, step + 1)
-            last = {k: float(v) for k, v in metrics.items()}
-            if len(first_rewards) < 3 and "reward/mean" in last:
-                first_rewards.append(last["reward/mean"])
-            bar.set_postfix(
-                reward=f"{last.get('reward/mean', float('nan')):.3f}", kl=f"{last.get('policy/kl_ref', 0):.4f}"
-            )
+            if "policy/loss" in metrics:
+                postfix = {k.split("/")[1]: f"{float(metrics[k]):.3f}" for k in PROGRESS_KEYS if k in metrics}
+                bar.set_postfix(postfix)
             done = step + 1
             if self.conf.eval.every and done % self.conf.eval.every == 0 and done < self.total_steps:
                 self.evaluate(done)
             if self._stop_requested or (self.conf.train.save_every and done % self.conf.train.save_every == 0):
                 self.save(done)
             if self._stop_requested:
-                raise TrainingError(f"stopped by SIGTERM after step {done}; checkpoint saved, run again to resume")
+                raise TrainingError(f"stopped by a signal after step {done}; checkpoint saved, run again to resume")
         self.save(self.total_steps)
         eval_after = self.evaluate(self.total_steps) if self.conf.eval.after and self.benchmarks else {}
-        summary: dict[str, Any] = {"train/steps": self.total_steps, "train/skipped_steps": self.skipped}
-        summary.update(
-            {k: v for k, v in last.items() if k.startswith(("reward/", "policy/", "completions/", "value/", "dpo/"))}
-        )
-        if first_rewards:
-            summary["reward/first_mean"] = sum(first_rewards) / len(first_rewards)
+        summary = self._training_summary()
         summary.update(self.eval_before)
         summary.update(eval_after)
         for key, after in eval_after.items():
@@ -208,8 +213,22 @@ class Trainer:
         self.logger.summary(summary)
         return summary
 
+    def _training_summary(self) -> dict[str, Any]:
+        """Final training figures, read back from metrics.jsonl so a resumed run's summary
+        covers the whole run, not only the part after the restart."""
+        rows = [r for r in self.logger.read_metrics() if "policy/loss" in r]
+        summary: dict[str, Any] = {"train/steps": self.total_steps, "train/skipped_steps": self.skipped}
+        if rows:
+            summary.update({k: v for k, v in rows[-1].items() if k.startswith(SUMMARY_PREFIXES)})
+        first = [r["reward/mean"] for r in rows[:3] if "reward/mean" in r]
+        if first:
+            summary["reward/first_mean"] = sum(first) / len(first)
+        return summary
+
     def _request_stop(self, signum: int, frame: object) -> None:
-        print(f"[biasgrpo] signal {signum}: saving a checkpoint after this step")
+        if self._stop_requested:  # a second Ctrl-C stops at once
+            raise KeyboardInterrupt
+        print(f"[biasgrpo] signal {signum}: saving a checkpoint after this step (again to stop now)")
         self._stop_requested = True
 
     def step(self, step: int) -> dict[str, Any]:
@@ -385,6 +404,11 @@ class Trainer:
 
 def train(cfg: DictConfig, conf: Config, run_dir: Path) -> dict[str, Any]:
     """Build, train, clean up; returns the run summary (also written to summary.json)."""
+    if conf.on_existing == "refuse" and (checkpoint.checkpoint_paths(run_dir) or (run_dir / SUMMARY_FILE).exists()):
+        raise TrainingError(
+            f"{run_dir} already holds a run and on_existing=refuse; choose another hydra.run.dir, "
+            "or on_existing=resume to continue it"
+        )
     trainer = Trainer(conf, cfg, run_dir)
     try:
         return trainer.train()
