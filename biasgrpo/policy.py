@@ -142,7 +142,7 @@ def load_model(cfg: ModelConfig) -> tuple[PreTrainedModel, PreTrainedTokenizerBa
 class Forward(NamedTuple):
     logprobs: torch.Tensor  # [n, T] log-probs of the response tokens
     entropy: torch.Tensor | None  # [n, T] entropy of the next-token distribution (no grad)
-    hidden: torch.Tensor | None  # [n, P+T, H] last hidden states
+    hidden: torch.Tensor | None  # [n, >=T+1, H] last hidden states, ending at the last token
 
 
 class Policy:
@@ -247,26 +247,75 @@ class Policy:
         response_len: int,
         with_entropy: bool = False,
         with_hidden: bool = False,
+        group_size: int = 1,
     ) -> Forward:
         """Log-probs ``[n, T]`` of the last ``T = response_len`` tokens of ``input_ids``.
 
         Position ids follow the attention mask so left padding does not shift them.
-        ``with_hidden`` also returns the last hidden states ``[n, P+T, H]`` (for a value head).
+        ``group_size = G > 1`` says rows come in contiguous groups of G that share one
+        prompt (a GRPO rollout): the prompt is then run once per group and its KV cache
+        repeated G times, which is exact under causal attention and saves about
+        (1 - 1/G) of the prompt's share of the compute, in the forward and the backward.
+        ``with_hidden`` also returns last hidden states ``[n, >=T+1, H]`` ending at the
+        last token (for a value head).
         """
-        position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
-        out = model(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            position_ids=position_ids,
-            logits_to_keep=response_len + 1,  # only the logits that predict response tokens
-            output_hidden_states=with_hidden,
-        )
-        # [n, T, V]: position i predicts token i+1. Sliced explicitly, so a model that
-        # ignores logits_to_keep and returns every position gives the same result.
-        logits = out.logits[:, -response_len - 1 : -1]
-        logprobs = gather_logprobs(logits, input_ids[:, -response_len:])
+        T = response_len
+        if group_size > 1:
+            logits, hidden = self._shared_prefix_logits(model, input_ids, attention_mask, T, with_hidden, group_size)
+        else:
+            out = model(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                position_ids=(attention_mask.cumsum(-1) - 1).clamp(min=0),
+                logits_to_keep=T + 1,  # only the logits that predict response tokens
+                output_hidden_states=with_hidden,
+            )
+            # [n, T, V]: position i predicts token i+1. Sliced explicitly, so a model that
+            # ignores logits_to_keep and returns every position gives the same result.
+            logits = out.logits[:, -T - 1 : -1]
+            hidden = out.hidden_states[-1] if with_hidden else None
+        logprobs = gather_logprobs(logits, input_ids[:, -T:])
         entropy = None
         if with_entropy:
             with torch.no_grad():
                 entropy = entropy_from_logits(logits)
-        return Forward(logprobs, entropy, out.hidden_states[-1] if with_hidden else None)
+        return Forward(logprobs, entropy, hidden)
+
+    def _shared_prefix_logits(
+        self,
+        model: torch.nn.Module,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        T: int,
+        with_hidden: bool,
+        G: int,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Logits ``[n, T, V]`` predicting the response tokens, the prompt run once per group."""
+        P = input_ids.shape[1] - T
+        prompt_ids, prompt_mask = input_ids[::G, :P], attention_mask[::G, :P]  # [n/G, P]
+        prefix = model(
+            input_ids=prompt_ids,
+            attention_mask=prompt_mask,
+            position_ids=(prompt_mask.cumsum(-1) - 1).clamp(min=0),
+            use_cache=True,
+            logits_to_keep=1,  # the last prompt position predicts the first response token
+            output_hidden_states=with_hidden,
+        )
+        cache = prefix.cache
+        cache.batch_repeat_interleave(G)  # [n/G, ...] -> [n, ...]; gradients flow back through it
+        start = prompt_mask.sum(-1, keepdim=True).repeat_interleave(G, dim=0)  # [n, 1] real prompt tokens
+        out = model(
+            input_ids=input_ids[:, P:],
+            attention_mask=attention_mask,
+            position_ids=start + torch.arange(T, device=input_ids.device),
+            cache=cache,
+            use_cache=True,
+            output_hidden_states=with_hidden,
+        )
+        first = prefix.logits[:, -1:].repeat_interleave(G, dim=0)  # [n, 1, V]
+        logits = torch.cat([first, out.logits[:, : T - 1]], dim=1)  # [n, T, V]
+        hidden = None
+        if with_hidden:
+            last_prompt = prefix.hidden_states[-1][:, -1:].repeat_interleave(G, dim=0)  # [n, 1, H]
+            hidden = torch.cat([last_prompt, out.hidden_states[-1]], dim=1)  # [n, T+1, H]
+        return logits, hidden

@@ -97,6 +97,8 @@ class Trainer:
         # With one pass over one minibatch the sampling policy *is* the current policy.
         epochs = getattr(conf.algorithm, "update_epochs", 1)
         self.reuse_old_logprobs = epochs == 1 and self.minibatch_size == self.rollout_size
+        # Minibatches of whole groups let each group's prompt run once (Policy.response_forward).
+        self.shared_prefix = self.G if self.G > 1 and self.minibatch_size % self.G == 0 else 1
 
         groups: list[dict[str, Any]] = [{"params": self.policy.trainable_parameters()}]
         self.value_head: ValueHead | None = None
@@ -241,10 +243,21 @@ class Trainer:
         with torch.no_grad():
             return [
                 self.policy.response_forward(
-                    model, ro.input_ids[i : i + mb], ro.attention_mask[i : i + mb], T, with_hidden=with_hidden
+                    model,
+                    ro.input_ids[i : i + mb],
+                    ro.attention_mask[i : i + mb],
+                    T,
+                    with_hidden=with_hidden,
+                    group_size=self.shared_prefix,
                 )
                 for i in range(0, n, mb)
             ]
+
+    def _minibatch_indices(self, n: int) -> list[torch.Tensor]:
+        """Shuffled minibatches; whole groups shuffled as units when prefixes are shared."""
+        g = self.shared_prefix
+        order = (torch.randperm(n // g).unsqueeze(1) * g + torch.arange(g)).flatten()  # [n]
+        return list(order.split(self.minibatch_size))
 
     def _update(self, loss: torch.Tensor) -> torch.Tensor | str:
         """Backward, clip and step; returns the grad norm, or the non-finite source."""
@@ -303,9 +316,11 @@ class Trainer:
         # --- Optimise: μ epochs over shuffled minibatches ---------------------------------
         losses, entropies, grad_norms, update_stats = [], [], [], []
         for _ in range(self.conf.algorithm.update_epochs):
-            for idx in torch.randperm(N).split(self.minibatch_size):
+            for idx in self._minibatch_indices(N):
                 ids, attn = ro.input_ids[idx], ro.attention_mask[idx]
-                cur = self.policy.response_forward(self.policy.model, ids, attn, T, with_entropy=True, with_hidden=ppo)
+                cur = self.policy.response_forward(
+                    self.policy.model, ids, attn, T, with_entropy=True, with_hidden=ppo, group_size=self.shared_prefix
+                )
                 if ppo:
                     # During the critic warm-up the trunk gets no gradient through the head.
                     hidden = cur.hidden if train_policy else cur.hidden.detach()
@@ -355,15 +370,17 @@ class Trainer:
         t0 = time.perf_counter()
         rows = self.batch_rows(step)
         B = len(rows)
-        # Chosen rows then rejected rows: one forward pass for all 2B sequences.
-        prompts = [r["prompt"] for r in rows] * 2
-        ids, attn, mask = self.policy.encode(prompts, [r["chosen"] for r in rows] + [r["rejected"] for r in rows])
+        # Chosen and rejected interleaved, [c1, r1, c2, r2, ...]: one forward pass for all 2B
+        # sequences, each prompt run once for its pair (groups of 2 share a prefix).
+        prompts = [r["prompt"] for r in rows for _ in range(2)]
+        ids, attn, mask = self.policy.encode(prompts, [r[k] for r in rows for k in ("chosen", "rejected")])
         T, average = mask.shape[1], self.algo.average_logprobs
         with torch.no_grad(), self.policy.reference() as ref_model:
-            ref = sequence_logprobs(self.policy.response_forward(ref_model, ids, attn, T).logprobs, mask, average)
-        cur = self.policy.response_forward(self.policy.model, ids, attn, T)
+            ref_fwd = self.policy.response_forward(ref_model, ids, attn, T, group_size=2)
+        ref = sequence_logprobs(ref_fwd.logprobs, mask, average)  # [2B]
+        cur = self.policy.response_forward(self.policy.model, ids, attn, T, group_size=2)
         logprobs = sequence_logprobs(cur.logprobs, mask, average)  # [2B]
-        loss, stats = self.algo.loss(logprobs[:B], logprobs[B:], ref[:B], ref[B:])
+        loss, stats = self.algo.loss(logprobs[0::2], logprobs[1::2], ref[0::2], ref[1::2])
         grad_norm = self._update(loss)
         if isinstance(grad_norm, str):
             return self._skip(step, grad_norm, f"{loss.item()}")

@@ -69,3 +69,27 @@ def test_reference_is_the_adapter_free_model() -> None:
     assert torch.allclose(ref_lp, base_lp) and not torch.allclose(ref_lp, cur_lp)
     # No second copy of the weights under LoRA.
     assert policy._frozen_reference is None
+
+
+def test_shared_prefix_matches_full_forward_in_value_and_gradient() -> None:
+    from biasgrpo.config import SamplerConfig
+    from biasgrpo.sampler import sample
+
+    torch.manual_seed(0)
+    policy = tiny_policy()
+    ro = sample(policy, ["What are nurses like?", "Describe engineers, please."], 4, SamplerConfig(max_new_tokens=12))
+    results = []
+    for g in (1, 4):
+        fwd = policy.response_forward(
+            policy.model, ro.input_ids, ro.attention_mask, ro.response_len, with_hidden=True, group_size=g
+        )
+        (fwd.logprobs * ro.response_mask).sum().backward()
+        grads = [p.grad.clone() for p in policy.trainable_parameters()]
+        policy.model.zero_grad()
+        # The states that predict response tokens, as a value head reads them.
+        results.append((fwd.logprobs.detach(), grads, fwd.hidden[:, -ro.response_len - 1 : -1].detach()))
+    (lp1, g1, h1), (lp4, g4, h4) = results
+    mask = ro.response_mask.bool()
+    assert torch.allclose(lp1[mask], lp4[mask], atol=1e-5)
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(g1, g4))
+    assert torch.allclose(h1[mask], h4[mask], atol=1e-5)  # padding after EOS may differ; it is masked

@@ -1,0 +1,205 @@
+"""GRPO throughput: BiasGRPO against TRL's GRPOTrainer on one identical workload.
+
+    python benchmarks/grpo_throughput.py                      # both, default workload
+    python benchmarks/grpo_throughput.py --which ours --G 4 --max-new-tokens 128
+
+Each framework runs in its own child process (so peak RSS is its own) on the same
+prompts, model, LoRA, sampling settings, β and reward. Printed per framework: seconds
+per step (median of the steps after the first), completion tokens per second, peak RSS,
+and ours/TRL ratios. TRL is a benchmark-only extra (`pip install trl`), never a
+runtime dependency of BiasGRPO.
+
+Default workload: the embedded SmolLM2-135M-Instruct in fp32 on CPU, LoRA r=16,
+alpha=32 on all linear layers, 2 prompts x G=8 completions per step, at most 48 new
+tokens, temperature 1.0, beta=0.04 (reference pass on), one optimisation epoch, the
+lexicon reward, 8 steps. TRL runs without gradient checkpointing (its default is on,
+which only slows it on this workload).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def workload_prompts(n: int) -> list[str]:
+    from biasgrpo.data import fill
+    from biasgrpo.data.templates import TRAIN_TEMPLATES
+
+    return [r["prompt"] for r in fill(TRAIN_TEMPLATES)][:: max(1, 792 // n)][:n]
+
+
+def peak_rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # Linux reports KiB
+
+
+def run_ours(args: argparse.Namespace) -> dict:
+    sys.path.insert(0, str(ROOT))
+    from hydra import compose, initialize_config_dir
+
+    from biasgrpo.config import register_configs, validate
+    from biasgrpo.trainer import Trainer
+
+    register_configs()
+    overrides = [
+        f"model={args.model}",
+        "model.lora.r=16",
+        "model.lora.alpha=32",
+        f"algorithm.num_generations={args.G}",
+        f"algorithm.kl_coef={args.beta}",
+        "algorithm.update_epochs=1",
+        f"train.batch_size={args.prompts}",
+        f"train.max_steps={args.steps}",
+        "train.lr=1e-5",
+        "train.save_every=0",
+        "train.sample_every=0",
+        f"sampler.max_new_tokens={args.max_new_tokens}",
+        "sampler.temperature=1.0",
+        "logger=none",
+        "eval.before=false",
+        "eval.after=false",
+    ]
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
+        cfg = compose(config_name="config", overrides=overrides)
+    trainer = Trainer(validate(cfg), cfg, Path(tempfile.mkdtemp(prefix="bench-ours-")))
+    prompts = workload_prompts(args.prompts * args.steps)
+    trainer.batch_rows = lambda step: [{"prompt": p} for p in prompts[step * args.prompts : (step + 1) * args.prompts]]
+    times, tokens, losses = [], [], []
+    for step in range(args.steps):
+        t0 = time.perf_counter()
+        stats = trainer.step(step)
+        times.append(time.perf_counter() - t0)
+        tokens.append(float(stats["completions/mean_length"]) * args.prompts * args.G)
+        losses.append(float(stats["policy/loss"]))
+    return {"times": times, "tokens": tokens, "losses": losses, "rss_gb": peak_rss_gb()}
+
+
+def run_trl(args: argparse.Namespace) -> dict:
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+    from trl import GRPOConfig, GRPOTrainer
+
+    from biasgrpo.policy import smollm2_folder
+    from biasgrpo.rewards.lexicon import LexiconReward
+
+    folder = smollm2_folder() if args.model == "smollm2_135m" else args.model
+    lexicon = LexiconReward("lexicon", 0.5, 0.25, 0.25)
+
+    def reward(prompts: list, completions: list, **kwargs: object) -> list[float]:
+        texts = [c[-1]["content"] if isinstance(c, list) else c for c in completions]
+        return lexicon.score([], texts).tolist()
+
+    prompts = workload_prompts(args.prompts * args.steps)
+    data = Dataset.from_dict({"prompt": [[{"role": "user", "content": p}] for p in prompts]})
+    n = args.prompts * args.G
+    config = GRPOConfig(
+        output_dir=tempfile.mkdtemp(prefix="bench-trl-"),
+        per_device_train_batch_size=n,
+        num_generations=args.G,
+        max_completion_length=args.max_new_tokens,
+        temperature=1.0,
+        beta=args.beta,
+        loss_type="grpo",
+        num_iterations=1,
+        learning_rate=1e-5,
+        max_steps=args.steps,
+        logging_steps=1,
+        report_to="none",
+        use_cpu=True,
+        bf16=False,
+        gradient_checkpointing=False,
+        save_strategy="no",
+        shuffle_dataset=False,
+        seed=0,
+    )
+    times: list[float] = []
+    tokens: list[float] = []
+    losses: list[float] = []
+
+    class Clock(TrainerCallback):
+        def on_step_begin(self, *a: object, **k: object) -> None:
+            self.t0 = time.perf_counter()
+
+        def on_step_end(self, *a: object, **k: object) -> None:
+            times.append(time.perf_counter() - self.t0)
+
+        def on_log(self, _args: object, state: object, control: object, logs: dict | None = None, **k: object) -> None:
+            if logs and "completions/mean_length" in logs:
+                tokens.append(logs["completions/mean_length"] * n)
+                losses.append(logs.get("loss", float("nan")))
+
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=reward,
+        args=config,
+        train_dataset=data,
+        processing_class=tokenizer,
+        peft_config=LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", task_type="CAUSAL_LM"),
+        callbacks=[Clock()],
+    )
+    trainer.train()
+    return {"times": times, "tokens": tokens, "losses": losses, "rss_gb": peak_rss_gb()}
+
+
+def summarise(name: str, result: dict) -> dict:
+    later = result["times"][1:] or result["times"]
+    step_s = statistics.median(later)
+    tok_s = sum(result["tokens"][1:]) / sum(later) if len(result["times"]) > 1 else result["tokens"][0] / step_s
+    return {"name": name, "s_per_step": step_s, "completion_tok_s": tok_s, "peak_rss_gb": result["rss_gb"]}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--which", default="ours,trl", help="comma-separated: ours, trl")
+    p.add_argument("--model", default="smollm2_135m", help="a conf/model option (ours); TRL gets its folder or hub id")
+    p.add_argument("--prompts", type=int, default=2)
+    p.add_argument("--G", type=int, default=8)
+    p.add_argument("--max-new-tokens", type=int, default=48)
+    p.add_argument("--beta", type=float, default=0.04)
+    p.add_argument("--steps", type=int, default=8)
+    p.add_argument("--child", choices=["ours", "trl"], help=argparse.SUPPRESS)
+    args = p.parse_args()
+
+    if args.child:
+        result = run_ours(args) if args.child == "ours" else run_trl(args)
+        print("RESULT " + json.dumps(result), flush=True)
+        return
+
+    rows = []
+    for name in args.which.split(","):
+        cmd = [sys.executable, __file__, "--child", name, *sys.argv[1:]]
+        out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+        line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
+        if line is None:
+            sys.exit(f"{name} failed:\n{out.stderr[-3000:]}")
+        rows.append(summarise(name, json.loads(line[len("RESULT ") :])))
+    print(
+        f"\nworkload: {args.model}, {args.prompts} prompts x G={args.G}, max {args.max_new_tokens} new tokens, "
+        f"beta={args.beta}, {args.steps} steps, LoRA r=16 all linear, fp32 CPU"
+    )
+    print(f"{'':6s} {'s/step':>8s} {'compl tok/s':>12s} {'peak RSS GB':>12s}")
+    for r in rows:
+        print(f"{r['name']:6s} {r['s_per_step']:8.2f} {r['completion_tok_s']:12.1f} {r['peak_rss_gb']:12.2f}")
+    if len(rows) == 2:
+        a, b = rows
+        print(
+            f"ratio {a['name']}/{b['name']}: tokens/s x{a['completion_tok_s'] / b['completion_tok_s']:.2f}, "
+            f"s/step x{a['s_per_step'] / b['s_per_step']:.2f}, peak RSS x{a['peak_rss_gb'] / b['peak_rss_gb']:.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
