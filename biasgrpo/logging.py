@@ -23,11 +23,26 @@ METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
 
 
+def sweep_overrides() -> str:
+    """The overrides that vary within a Hydra multirun job ("" outside a sweep)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return ""
+    return HydraConfig.get().job.override_dirname
+
+
 def run_names(cfg: DictConfig) -> tuple[str, str]:
-    """(group, name) for W&B: the group holds all else equal, the name says what varies."""
+    """(group, name) for W&B: the group holds all else equal, the name says what varies.
+
+    Inside a sweep the name also carries the job's overrides (e.g.
+    ``grpo-smollm2_135m-s0-algorithm.num_generations=8``), so W&B tells the jobs apart.
+    """
     group = cfg.logger.group or f"{cfg.dataset.name}-{cfg.model.name}-{cfg.reward.name}"
     name = cfg.logger.name or f"{cfg.algorithm.name}-{cfg.model.name}-s{cfg.seed}"
-    return group, name
+    varied = sweep_overrides()
+    return group, f"{name}-{varied}" if varied and not cfg.logger.name else name
 
 
 def _plain(value: Any) -> Any:
