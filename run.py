@@ -27,6 +27,18 @@ def dispatch(cfg: DictConfig, run_dir: Path) -> dict:
         from biasgrpo.trainer import train
 
         return train(cfg, conf, Path(conf.resume) if conf.resume else run_dir)
+    if conf.task == "evaluate":
+        from biasgrpo.evaluate import evaluate
+
+        return evaluate(cfg, conf, run_dir)
+    if conf.task == "train_reward":
+        from biasgrpo.rewards.training import train_reward
+
+        return train_reward(cfg, conf, run_dir)
+    if conf.task == "make_dataset":
+        from biasgrpo.data.build import make_dataset
+
+        return make_dataset(conf)
     raise AssertionError(f"validate() let task={conf.task!r} through")
 
 

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from biasgrpo.errors import ConfigError
+
 CKPT_DIR = "checkpoints"
 
 
@@ -60,3 +62,18 @@ def load_latest(run_dir: Path) -> dict[str, Any] | None:
         except Exception as err:
             print(f"[biasgrpo] checkpoint {path} is unreadable ({err}); trying the previous one")
     return None
+
+
+def load_weights(path: Path) -> dict[str, Any]:
+    """A checkpoint to evaluate: the newest of run directory ``path``, or the checkpoint file ``path``.
+
+    Returns the saved bundle (``weights``, ``config``, ``step``, ...); raises ConfigError when
+    there is none, so ``task=evaluate eval.checkpoint=...`` stops before any model loads.
+    """
+    state = torch.load(path, map_location="cpu", weights_only=False) if path.is_file() else load_latest(path)
+    if state is None:
+        raise ConfigError(
+            f"eval.checkpoint={str(path)!r} holds no readable checkpoint under {CKPT_DIR}/; "
+            "pass a training run directory (outputs/train/...) or one of its step_*.pt files"
+        )
+    return state

@@ -84,10 +84,10 @@ class Trainer:
         set_seed(conf.seed)
         self.algo = build_algorithm(conf.algorithm)
         self.G = getattr(self.algo, "group_size", 1)  # DPO: one (chosen, rejected) pair per prompt
-        self.prompts = load_prompts(conf.dataset, conf.seed)
+        self.prompts = load_prompts(conf.dataset, conf.seed, pairs_only=isinstance(self.algo, DPO))
         self.reward = build_reward(conf.reward)
+        self.benchmarks = build_benchmarks(conf, self.prompts.eval, self.reward)  # before the model: data errors first
         self.policy = Policy(conf.model, pick_device(conf.device), needs_reference=self.algo.needs_reference)
-        self.benchmarks = build_benchmarks(conf.benchmark, conf.sampler, self.prompts.eval, self.reward)
 
         # Derived sizes, computed and checked once (cleanRL).
         t = conf.train
@@ -357,6 +357,8 @@ class Trainer:
                 "perf/generate_s": t_gen,
             }
         )
+        # A composite reward's parts, unweighted, so that gaming one part shows (rewards/composite.py).
+        stats.update({f"reward/part/{k}": v.mean() for k, v in getattr(self.reward, "last_parts", {}).items()})
         every = self.conf.train.sample_every
         if every and step % every == 0:
             adv_seq = advantages if advantages.dim() == 1 else masked_mean(advantages, mask, dim=1)

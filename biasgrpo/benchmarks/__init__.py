@@ -1,10 +1,18 @@
-"""Benchmarks: ``evaluate(policy) -> (figures, rows)``; figures are logged as eval/<name>/*."""
+"""Benchmarks: ``evaluate(policy) -> (figures, rows)``; figures are logged as eval/<name>/*.
+
+- heldout_reward (heldout.py): the training reward on held-out prompts;
+- bold (bold.py), rtp (rtp.py): toxicity (and sentiment) of sampled continuations;
+- bbq (bbq.py), truthfulqa (truthfulqa.py): multiple choice through lm-eval.
+
+Each benchmark reads its data (and loads its scorer) when it is built, so build them before the
+policy: a missing file or scorer stops the run before the model loads.
+"""
 
 from __future__ import annotations
 
 from typing import Any, Protocol
 
-from biasgrpo.config import BenchmarkConfig, SamplerConfig
+from biasgrpo.config import Config
 from biasgrpo.data import Row
 from biasgrpo.errors import ConfigError
 from biasgrpo.policy import Policy
@@ -13,19 +21,40 @@ from biasgrpo.rewards import Reward
 
 class Benchmark(Protocol):
     name: str
+    info: dict[str, str]
+    """What produced the figures: the data source and, where there is one, the scorer."""
 
     def evaluate(self, policy: Policy) -> tuple[dict[str, float], list[dict[str, Any]]]: ...
 
 
-def build_benchmarks(
-    cfgs: dict[str, BenchmarkConfig], sampler: SamplerConfig, eval_rows: list[Row], reward: Reward
-) -> list[Benchmark]:
+def build_benchmarks(conf: Config, eval_rows: list[Row], reward: Reward | None) -> list[Benchmark]:
+    """The benchmarks of ``conf.benchmark``; ``eval_rows`` and ``reward`` serve heldout_reward only."""
     benchmarks: list[Benchmark] = []
-    for name, cfg in cfgs.items():
+    for name, cfg in conf.benchmark.items():
         if cfg.kind == "heldout_reward":
             from biasgrpo.benchmarks.heldout import HeldoutReward
 
-            benchmarks.append(HeldoutReward(name, cfg, sampler, eval_rows, reward))
+            if reward is None:
+                raise ConfigError(f"benchmark.{name} (heldout_reward) scores with the training reward; none was built")
+            benchmarks.append(HeldoutReward(name, cfg, conf.sampler, eval_rows, reward))
+        elif cfg.kind == "bold":
+            from biasgrpo.benchmarks.bold import BOLD
+
+            benchmarks.append(BOLD(name, cfg, conf.sampler, conf.data_dir, conf.device))
+        elif cfg.kind == "rtp":
+            from biasgrpo.benchmarks.rtp import RealToxicityPrompts
+
+            benchmarks.append(RealToxicityPrompts(name, cfg, conf.sampler, conf.data_dir, conf.device))
+        elif cfg.kind == "bbq":
+            from biasgrpo.benchmarks.bbq import BBQ
+
+            benchmarks.append(BBQ(name, cfg, conf.data_dir))
+        elif cfg.kind == "truthfulqa":
+            from biasgrpo.benchmarks.truthfulqa import TruthfulQA
+
+            benchmarks.append(TruthfulQA(name, cfg, conf.data_dir))
         else:
-            raise ConfigError(f"benchmark.{name}.kind={cfg.kind!r} is unknown; use heldout_reward")
+            raise ConfigError(
+                f"benchmark.{name}.kind={cfg.kind!r} is unknown; use heldout_reward, bold, rtp, bbq or truthfulqa"
+            )
     return benchmarks

@@ -17,15 +17,15 @@ from biasgrpo.policy import Policy
 from biasgrpo.rewards import Reward, check_scores
 from biasgrpo.sampler import sample
 
-BATCH = 16
-
 
 class HeldoutReward:
     def __init__(
         self, name: str, cfg: BenchmarkConfig, sampler: SamplerConfig, rows: list[Row], reward: Reward
     ) -> None:
         self.name = name
+        self.info = {"reward": reward.name}
         self.rows = rows[: cfg.limit] if cfg.limit else rows
+        self.batch_size = cfg.batch_size
         self.sampler = dataclasses.replace(sampler, max_new_tokens=cfg.max_new_tokens)
         self.reward = reward
 
@@ -33,8 +33,8 @@ class HeldoutReward:
         if not self.rows:
             raise ValueError(f"benchmark {self.name!r} has no prompts: set dataset.eval_prompts > 0")
         out: list[dict[str, Any]] = []
-        for i in tqdm(range(0, len(self.rows), BATCH), desc=f"eval {self.name}", leave=False):
-            rows = self.rows[i : i + BATCH]
+        for i in tqdm(range(0, len(self.rows), self.batch_size), desc=f"eval {self.name}", leave=False):
+            rows = self.rows[i : i + self.batch_size]
             prompts = [r["prompt"] for r in rows]
             rollout = sample(policy, prompts, 1, self.sampler, greedy=True)
             scores = check_scores(

@@ -7,6 +7,7 @@ the reward and the text, never a silent 0 or NaN reaching the weights.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Protocol
 
 import torch
@@ -30,7 +31,27 @@ def build_reward(cfg: RewardConfig) -> Reward:
         from biasgrpo.rewards.token_fraction import TokenFractionReward
 
         return TokenFractionReward(cfg.name, cfg.token)
-    raise RewardError(f"reward.kind={cfg.kind!r} is unknown; use lexicon or token_fraction")
+    if cfg.kind == "bias_rm":
+        from biasgrpo.rewards.classifier import load_bias_rm
+
+        return load_bias_rm(cfg)
+    if cfg.kind == "local_rm":
+        from biasgrpo.rewards.classifier import load_local_rm
+
+        return load_local_rm(cfg)
+    if cfg.kind == "length_penalty":
+        from biasgrpo.rewards.length import LengthPenalty
+
+        return LengthPenalty(cfg.name, cfg.min_words, cfg.max_words)
+    if cfg.kind == "composite":
+        from biasgrpo.rewards.composite import CompositeReward
+
+        parts = {k: (p.weight, build_reward(dataclasses.replace(p, name=p.name or k))) for k, p in cfg.parts.items()}
+        return CompositeReward(cfg.name, parts)
+    raise RewardError(
+        f"reward.kind={cfg.kind!r} is unknown; use lexicon, token_fraction, bias_rm, local_rm, length_penalty "
+        "or composite"
+    )
 
 
 def check_scores(

@@ -14,6 +14,7 @@ you report.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import torch
 
@@ -82,7 +83,21 @@ GENERALISATIONS = [
     )
 ]
 
-WORD = re.compile(r"[a-z']+")
+WORD = re.compile(r"[a-z0-9']+")
+
+
+def profanity_terms() -> tuple[frozenset[str], tuple[str, ...]]:
+    """better-profanity's word list (916 entries): single words as a set, phrases apart.
+
+    Read directly rather than through its ``contains_profanity``, which expands every
+    word into leetspeak variants and costs about 50 ms per completion; a set lookup costs
+    microseconds. The variants (e.g. "sh1t") are not matched.
+    """
+    import better_profanity
+
+    path = Path(better_profanity.__file__).parent / "profanity_wordlist.txt"
+    entries = [w.strip().lower() for w in path.read_text(encoding="utf-8").splitlines() if w.strip()]
+    return frozenset(w for w in entries if " " not in w), tuple(w for w in entries if " " in w)
 
 
 class LexiconReward:
@@ -91,20 +106,20 @@ class LexiconReward:
     def __init__(
         self, name: str, sentiment_weight: float, toxicity_weight: float, generalisation_weight: float
     ) -> None:
-        from better_profanity import profanity
         from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
         self.name = name
         self.weights = (sentiment_weight, toxicity_weight, generalisation_weight)
         self._vader = SentimentIntensityAnalyzer()
-        self._profanity = profanity
-        self._profanity.load_censor_words()
+        self._profane_words, self._profane_phrases = profanity_terms()
 
     def parts(self, completion: str) -> tuple[float, float, float]:
         """(sentiment, non-toxicity, non-generalisation), each in [0, 1]."""
         sentiment = (self._vader.polarity_scores(completion)["compound"] + 1.0) / 2.0
-        words = WORD.findall(completion.lower())
-        toxic = sum(w in DEMEANING for w in words) + int(self._profanity.contains_profanity(completion))
+        text = completion.lower()
+        words = WORD.findall(text)
+        profane = any(w in self._profane_words for w in words) or any(p in text for p in self._profane_phrases)
+        toxic = sum(w in DEMEANING for w in words) + int(profane)
         generalisations = sum(len(p.findall(completion)) for p in GENERALISATIONS)
         return sentiment, 1.0 / (1.0 + toxic), 1.0 / (1.0 + generalisations)
 

@@ -1,0 +1,97 @@
+"""``task=evaluate``: benchmark a base model or a trained checkpoint, without training.
+
+    python run.py task=evaluate benchmark=[bold,rtp,bbq,truthfulqa]              # the base model
+    python run.py task=evaluate benchmark=[bbq,truthfulqa] eval.limit=20           # a quick run
+    python run.py task=evaluate eval.checkpoint=outputs/train/grpo/<date> benchmark=[bbq]
+
+Writes summary.json (every figure, with the data source and scorer of each benchmark),
+metrics.jsonl and one samples table per benchmark, logs them to W&B, and prints a table.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from transformers import set_seed
+
+from biasgrpo import checkpoint
+from biasgrpo.benchmarks import build_benchmarks
+from biasgrpo.config import Config, ModelConfig
+from biasgrpo.data import load_prompts
+from biasgrpo.errors import ConfigError
+from biasgrpo.logging import RunLogger
+from biasgrpo.policy import Policy
+from biasgrpo.rewards import build_reward
+from biasgrpo.trainer import pick_device
+
+TABLE_ROWS = 32  # sample rows logged per benchmark
+
+
+def trained_model_config(state: dict[str, Any], model: ModelConfig) -> ModelConfig:
+    """The model config a checkpoint was trained with (its LoRA shapes); it must be the model asked for."""
+    merged = OmegaConf.merge(OmegaConf.structured(ModelConfig), state["config"].model)
+    trained: ModelConfig = OmegaConf.to_object(merged)  # type: ignore[assignment]
+    if trained.name != model.name:
+        raise ConfigError(
+            f"eval.checkpoint was trained on model={trained.name}, not model={model.name}; pass model={trained.name}"
+        )
+    return trained
+
+
+def evaluate(cfg: DictConfig, conf: Config, run_dir: Path) -> dict[str, Any]:
+    """Build the benchmarks (data, scorers), then the policy; evaluate, log and summarise."""
+    t0 = time.perf_counter()
+    if not conf.benchmark:
+        raise ConfigError("task=evaluate has no benchmark; pass e.g. benchmark=[bold,rtp,bbq,truthfulqa]")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    state = checkpoint.load_weights(Path(conf.eval.checkpoint)) if conf.eval.checkpoint else None
+    model_cfg = conf.model if state is None else trained_model_config(state, conf.model)
+    heldout = any(b.kind == "heldout_reward" for b in conf.benchmark.values())
+    eval_rows = load_prompts(conf.dataset, conf.seed).eval if heldout else []
+    benchmarks = build_benchmarks(conf, eval_rows, build_reward(conf.reward) if heldout else None)
+
+    set_seed(conf.seed)
+    policy = Policy(model_cfg, pick_device(conf.device), needs_reference=False)
+    if state is not None:
+        policy.load_trainable_state_dict(state["weights"])
+    step = state["step"] if state is not None else 0
+
+    cfg = copy.deepcopy(cfg)
+    cfg.logger.group = cfg.logger.group or "evaluate"
+    cfg.logger.name = cfg.logger.name or f"eval-{conf.model.name}-{Path(conf.eval.checkpoint).name or 'base'}"
+    logger = RunLogger(cfg, conf.logger, run_dir, resume_step=0)
+    summary: dict[str, Any] = {"eval/checkpoint": conf.eval.checkpoint or "base model", "eval/step": step}
+    try:
+        for bench in benchmarks:
+            t = time.perf_counter()
+            figures, rows = bench.evaluate(policy)
+            results = {f"eval/{bench.name}/{k}": v for k, v in figures.items()}
+            results[f"perf/{bench.name}_s"] = time.perf_counter() - t
+            logger.log(results, step)
+            cols = list(rows[0])
+            logger.table(f"eval/{bench.name}/samples", cols, [[r[c] for c in cols] for r in rows[:TABLE_ROWS]], step)
+            summary.update(results)
+            summary.update({f"eval/{bench.name}/{k}": v for k, v in bench.info.items()})
+        summary.update({"perf/wall_s": time.perf_counter() - t0, "run_dir": str(run_dir)})
+        logger.summary(summary)
+    finally:
+        logger.finish()
+    print(format_table(summary, [b.name for b in benchmarks]))
+    return summary
+
+
+def format_table(summary: dict[str, Any], names: list[str]) -> str:
+    """Each benchmark's overall figures (per-category ones are in summary.json), its source and scorer."""
+    lines = [f"\n[biasgrpo] evaluation of {summary['eval/checkpoint']}", f"  {'figure':42s} {'value':>10s}"]
+    for name in names:
+        prefix = f"eval/{name}/"
+        for key, value in summary.items():
+            figure = key.removeprefix(prefix)
+            if key.startswith(prefix) and "/" not in figure:
+                lines.append(f"  {key:42s} {value:10.4f}" if isinstance(value, float) else f"  {key:42s} {value}")
+        lines.append(f"  {'perf/' + name + '_s':42s} {summary[f'perf/{name}_s']:10.1f}")
+    return "\n".join(lines)

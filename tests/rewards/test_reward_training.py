@@ -1,0 +1,150 @@
+"""task=train_reward: a tiny backbone learns the direction, writes a loadable folder, reports figures."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import DictConfig
+
+from biasgrpo.config import RewardConfig, RewardTrainingConfig, validate
+from biasgrpo.errors import ConfigError, ModelLoadError
+from biasgrpo.rewards import build_reward, check_scores
+from biasgrpo.rewards.rm_data import load_reward_pairs
+from biasgrpo.rewards.training import freeze_lower_layers, load_backbone
+from run import dispatch
+from tests.conftest import compose_config
+from tests.rewards.check_pairs import CHECK_PAIRS
+
+TINY_RM = [
+    "task=train_reward",
+    "logger=none",
+    "reward_training.backbone=tiny",
+    "reward_training.keep_layers=2",
+    "reward_training.val_fraction=0.25",
+    "reward_training.test_fraction=0.25",
+    "reward_training.batch_size=8",
+    "reward_training.lr=3e-3",
+    "reward_training.warmup_steps=0",
+    "reward_training.eval_every=2",
+]
+
+
+@pytest.fixture
+def train_tiny_rm(tmp_path: Path, rm_data_dir: Path) -> Callable[..., dict]:
+    def train(*overrides: str) -> dict:
+        cfg = compose_config([*TINY_RM, f"data_dir={rm_data_dir}", *overrides])
+        return dispatch(cfg, tmp_path / "run")
+
+    return train
+
+
+def local_rm(path: str) -> RewardConfig:
+    return RewardConfig(name="local_rm", kind="local_rm", path=path, device="cpu")
+
+
+@pytest.mark.parametrize("objective", ["bt", "mse"])
+def test_tiny_rm_learns_the_direction_and_saves_a_loadable_folder(
+    train_tiny_rm: Callable[..., dict], rm_data_dir: Path, objective: str
+) -> None:
+    summary = train_tiny_rm(f"reward_training.objective={objective}", "reward_training.epochs=2")
+    folder = Path(summary["model_dir"])
+    assert {"config.json", "model.safetensors", "README.md", "biasgrpo_reward.json"} <= {
+        p.name for p in folder.iterdir()
+    }
+    card = (folder / "README.md").read_text()
+    assert f"| pairwise_accuracy | {summary['eval/test/pairwise_accuracy']:.4f} |" in card
+    assert json.loads((folder / "biasgrpo_reward.json").read_text())["objective"] == objective
+    reward = build_reward(local_rm(str(folder)))
+    cfg = validate(compose_config([*TINY_RM, f"data_dir={rm_data_dir}"])).reward_training
+    train = load_reward_pairs(cfg, str(rm_data_dir), seed=0)["train"]
+    prompts, good, bad = [p.prompt for p in train], [p.chosen for p in train], [p.rejected for p in train]
+    chosen = check_scores(reward, reward.score(prompts, good), prompts, good)
+    rejected = check_scores(reward, reward.score(prompts, bad), prompts, bad)
+    assert (chosen > rejected).float().mean() >= 0.9
+    assert ((chosen >= 0) & (chosen <= 1)).all()  # σ of the head: a score in [0, 1]
+    assert not chosen.requires_grad
+
+
+def test_run_files_hold_the_held_out_figures(train_tiny_rm: Callable[..., dict], tmp_path: Path) -> None:
+    summary = train_tiny_rm()
+    saved = json.loads((tmp_path / "run" / "summary.json").read_text())
+    for key in ("pairwise_accuracy", "auroc", "ece", "score_p05", "score_p95", "pairwise_accuracy/toxigen"):
+        assert 0.0 <= saved[f"eval/test/{key}"] <= 1.0, key
+        assert saved[f"eval/test/{key}"] == pytest.approx(summary[f"eval/test/{key}"])
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    steps = [r for r in rows if "rm/loss" in r]
+    assert [r["step"] for r in steps] == list(range(1, summary["train/steps"] + 1))
+    assert all(math.isfinite(r["rm/loss"]) for r in steps)
+    assert any("eval/val/auroc" in r for r in steps)  # eval_every=2
+    meta = json.loads((Path(summary["model_dir"]) / "biasgrpo_reward.json").read_text())
+    assert meta["input_format"] == "completion" and meta["objective"] == "bt"
+
+
+def test_input_format_must_match_training(train_tiny_rm: Callable[..., dict]) -> None:
+    folder = train_tiny_rm()["model_dir"]
+    cfg = local_rm(folder)
+    cfg.input_format = "prompt_completion"
+    with pytest.raises(ConfigError, match=r"reward\.input_format=completion"):
+        build_reward(cfg)
+
+
+def test_local_rm_without_a_folder_says_how_to_get_one(tmp_path: Path) -> None:
+    for path in ("", str(tmp_path)):
+        with pytest.raises(ModelLoadError, match="task=train_reward"):
+            build_reward(local_rm(path))
+
+
+def test_policy_trains_against_the_local_rm(
+    train_tiny_rm: Callable[..., dict], make_cfg: Callable[..., DictConfig], tmp_path: Path
+) -> None:
+    folder = train_tiny_rm()["model_dir"]
+    summary = dispatch(make_cfg("reward=local_rm", f"reward.path={folder}", "train.max_steps=2"), tmp_path / "policy")
+    assert 0.0 <= summary["reward/mean"] <= 1.0
+
+
+def test_freeze_keeps_embeddings_and_lower_layers_frozen() -> None:
+    model, _ = load_backbone(RewardTrainingConfig(backbone="tiny", keep_layers=2))
+    n = freeze_lower_layers(model, train_layers=1)
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    assert trainable == {
+        name for name, _ in model.named_parameters() if name.startswith(("model.layers.1.", "model.norm", "score"))
+    }
+    assert n == sum(p.numel() for name, p in model.named_parameters() if name in trainable)
+    freeze_lower_layers(model, train_layers=-1)
+    assert {name for name, p in model.named_parameters() if not p.requires_grad} == {"model.embed_tokens.weight"}
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("reward_training.objective=hinge", "reward_training.objective"),
+        ("reward_training.backbone=gpt", "reward_training.backbone"),
+        ("reward_training.sources=[paradetox,bbq]", "reward_training.sources"),
+        ("reward_training.test_fraction=0.95", "reward_training.test_fraction"),
+        ("reward_training.train_layers=-2", "reward_training.train_layers"),
+        ("data_dir=/nonexistent", "BIASGRPO_DATA_DIR"),
+    ],
+)
+def test_bad_training_settings_name_the_key(override: str, key: str, rm_data_dir: Path) -> None:
+    with pytest.raises(ConfigError, match=key):
+        validate(compose_config(["task=train_reward", f"data_dir={rm_data_dir}", override]))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("BIASGRPO_DATA_DIR"), reason="needs BIASGRPO_DATA_DIR (shared/data)")
+def test_default_reward_model_quality(tmp_path: Path) -> None:
+    """The default recipe (minutes on CPU): held-out accuracy and the hand-written check pairs."""
+    summary = dispatch(compose_config(["task=train_reward", "logger=none"]), tmp_path / "run")
+    assert summary["eval/test/pairwise_accuracy"] >= 0.85
+    assert summary["eval/test/auroc"] >= 0.85
+    reward = build_reward(local_rm(summary["model_dir"]))
+    neutral = reward.score([""] * len(CHECK_PAIRS), [n for n, _ in CHECK_PAIRS])
+    demeaning = reward.score([""] * len(CHECK_PAIRS), [d for _, d in CHECK_PAIRS])
+    assert (neutral > demeaning).float().mean() >= 0.8
+    assert not torch.isnan(neutral).any()
