@@ -40,7 +40,7 @@ from biasgrpo.types import Minibatch, PPOMinibatch, Rollout
 warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)` before")
 
 # Shown on the progress bar; copied into summary.json from the last step.
-PROGRESS_KEYS = ("reward/mean", "policy/kl_ref", "dpo/accuracy", "value/explained_var")
+PROGRESS_KEYS = {"reward/mean": "reward", "policy/kl_ref": "kl", "dpo/accuracy": "acc", "value/explained_var": "ev"}
 SUMMARY_PREFIXES = ("reward/", "policy/", "completions/", "value/", "dpo/")
 
 
@@ -192,7 +192,7 @@ class Trainer:
             metrics = self.step(step)
             self.logger.log(metrics, step + 1)
             if "policy/loss" in metrics:
-                postfix = {k.split("/")[1]: f"{float(metrics[k]):.3f}" for k in PROGRESS_KEYS if k in metrics}
+                postfix = {label: f"{float(metrics[k]):.3f}" for k, label in PROGRESS_KEYS.items() if k in metrics}
                 bar.set_postfix(postfix)
             done = step + 1
             if self.conf.eval.every and done % self.conf.eval.every == 0 and done < self.total_steps:

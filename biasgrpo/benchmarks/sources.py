@@ -51,7 +51,8 @@ def hub_rows(benchmark: str, hub_id: str, config: str | None, split: str) -> lis
         return list(datasets.load_dataset(hub_id, config, split=split))
     except Exception as err:  # offline, gated, renamed: all mean "no data", said the same way
         raise DataError(
-            f"benchmark {benchmark!r} could not read the hub dataset {hub_id} ({config}, {split}): {err}\n"
+            f"benchmark {benchmark!r} could not read the hub dataset {hub_id}{f' ({config})' if config else ''}, "
+            f"split {split}: {err}\n"
             f"  - with network: check that this machine reaches huggingface.co (HF_HUB_OFFLINE unset);\n"
             f"  - offline: set BIASGRPO_DATA_DIR (or data_dir=) to a folder laid out like shared/data and "
             f"benchmark.{benchmark}.source=local (or auto)"

@@ -87,4 +87,6 @@ def test_truthfulqa_figures_agree_with_lm_evals_mc1_and_mc2_tasks(shared_data: s
     questions = per_category(truthfulqa.load_questions(cfg, shared_data), lambda q: "all", cfg.limit)
     for kind in truthfulqa.KINDS:
         theirs = lm_eval_own(f"truthfulqa_{kind}", "truthfulqa", questions, policy, validation_split="test")
-        assert ours[kind] == pytest.approx(theirs["acc"], abs=1e-9), kind
+        # Ours runs MC1 and MC2 in one task, so lm-eval batches the requests differently: float32
+        # log-likelihoods then differ in the last digits.
+        assert ours[kind] == pytest.approx(theirs["acc"], abs=1e-6), kind
