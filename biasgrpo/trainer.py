@@ -154,12 +154,14 @@ class Trainer:
     def batch_rows(self, step: int) -> list[Row]:
         """The prompts of ``step``: a fixed function of (seed, step), so a resumed run sees the same data."""
         rows, n, B = self.prompts.train, len(self.prompts.train), self.conf.train.batch_size
+        orders: dict[int, list[int]] = {}  # one shuffle per epoch the batch touches, not one per row
         out = []
         for k in range(step * B, (step + 1) * B):
             epoch, i = divmod(k, n)
-            order = list(range(n))
-            random.Random(self.conf.seed * 100_003 + epoch).shuffle(order)
-            out.append(rows[order[i]])
+            if epoch not in orders:
+                orders[epoch] = list(range(n))
+                random.Random(self.conf.seed * 100_003 + epoch).shuffle(orders[epoch])
+            out.append(rows[orders[epoch][i]])
         return out
 
     # ------------------------------------------------------------- eval ---

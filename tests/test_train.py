@@ -20,6 +20,13 @@ def metrics(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
+def reward_rise(cfg: DictConfig, run_dir: Path) -> tuple[float, float]:
+    """Train, then the mean reward of the first 5 and of the last 5 steps."""
+    dispatch(cfg, run_dir)
+    rewards = [r["reward/mean"] for r in metrics(run_dir) if "reward/mean" in r]
+    return sum(rewards[:5]) / 5, sum(rewards[-5:]) / 5
+
+
 SHARED_KEYS = ["policy/loss", "policy/grad_norm", "train/lr", "perf/tokens_per_s", "perf/samples_per_s"]
 ONLINE_KEYS = [
     "reward/mean",
@@ -157,9 +164,7 @@ def test_grpo_learns_an_easy_reward(make_cfg: Callable[..., DictConfig], tmp_pat
         "eval.before=false",
         "eval.after=false",
     )
-    dispatch(cfg, tmp_path)
-    rewards = [r["reward/mean"] for r in metrics(tmp_path) if "reward/mean" in r]
-    first, last = sum(rewards[:5]) / 5, sum(rewards[-5:]) / 5
+    first, last = reward_rise(cfg, tmp_path)
     assert last > first + 0.15, f"reward went from {first:.3f} to {last:.3f}"
 
 
@@ -177,9 +182,7 @@ def test_ppo_learns_an_easy_reward(make_cfg: Callable[..., DictConfig], tmp_path
         "eval.before=false",
         "eval.after=false",
     )
-    dispatch(cfg, tmp_path)
-    rewards = [r["reward/mean"] for r in metrics(tmp_path) if "reward/mean" in r]
-    first, last = sum(rewards[:5]) / 5, sum(rewards[-5:]) / 5
+    first, last = reward_rise(cfg, tmp_path)
     assert last > first + 0.1, f"reward went from {first:.3f} to {last:.3f}"
 
 
