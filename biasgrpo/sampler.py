@@ -1,8 +1,17 @@
-"""Sampling G completions per prompt into a :class:`~biasgrpo.types.Rollout`."""
+"""Sampling G completions per prompt into a :class:`~biasgrpo.types.Rollout`.
+
+The decoding loop is the project's own rather than ``model.generate``: each prompt is
+run through the model once and its KV cache shared by its G completions, the cache is
+preallocated (no per-token concatenation), and a token is drawn by inverse-CDF
+sampling. On the default CPU workload these cut generation time by about a third
+(benchmarks/grpo_throughput.py); ``tests/test_sampler.py`` checks that greedy decoding
+gives ``model.generate``'s tokens exactly.
+"""
 
 from __future__ import annotations
 
 import torch
+from transformers import DynamicCache, StaticCache
 
 from biasgrpo.config import SamplerConfig
 from biasgrpo.policy import Policy
@@ -20,9 +29,85 @@ def response_mask_from(tokens: torch.Tensor, eos_id: int) -> tuple[torch.Tensor,
     return (~after_eos).long(), ~is_eos.any(dim=1)
 
 
+def next_tokens(logits: torch.Tensor, temperature: float, top_p: float, greedy: bool) -> torch.Tensor:
+    """One token ``[N]`` per row of next-token logits ``[N, V]``.
+
+    Sampling draws one uniform number per row and inverts the cumulative distribution;
+    ``torch.multinomial`` draws an exponential variate per vocabulary entry instead,
+    which costs several times more on a 49k vocabulary. ``top_p < 1`` keeps the smallest
+    set of tokens whose probability reaches ``top_p`` (nucleus sampling).
+    """
+    if greedy:
+        return logits.argmax(dim=-1)
+    probs = torch.softmax(logits.float() / temperature, dim=-1)  # [N, V]
+    order = None
+    if top_p < 1.0:
+        probs, order = probs.sort(dim=-1, descending=True)
+        # Keep a token while the mass before it is below top_p (the first is always kept).
+        probs = probs.masked_fill(probs.cumsum(dim=-1) - probs >= top_p, 0.0)
+    cdf = probs.cumsum(dim=-1)  # [N, V]
+    u = torch.rand(cdf.shape[0], 1, device=cdf.device) * cdf[:, -1:]  # [N, 1]
+    picked = torch.searchsorted(cdf, u, right=True).clamp(max=cdf.shape[1] - 1)  # [N, 1]
+    return (picked if order is None else order.gather(1, picked)).squeeze(1)
+
+
+@torch.no_grad()
+def decode(
+    model: torch.nn.Module,
+    prompt_ids: torch.Tensor,
+    prompt_mask: torch.Tensor,
+    group_size: int,
+    cfg: SamplerConfig,
+    eos_id: int,
+    pad_id: int,
+    greedy: bool = False,
+) -> torch.Tensor:
+    """Completion tokens ``[B*G, T]`` for left-padded prompts ``[B, P]``, G per prompt.
+
+    The prompts are run once (prefill) and their cache repeated G times. Rows that have
+    produced EOS continue with ``pad_id``; decoding stops when every row has, so ``T`` is
+    at most ``cfg.max_new_tokens``.
+    """
+    P, G, T = prompt_ids.shape[1], group_size, cfg.max_new_tokens
+    prefill = DynamicCache()
+    out = model(
+        input_ids=prompt_ids,
+        attention_mask=prompt_mask,
+        position_ids=(prompt_mask.cumsum(-1) - 1).clamp(min=0),
+        past_key_values=prefill,
+        use_cache=True,
+        logits_to_keep=1,
+    )
+    logits = out.logits[:, -1].repeat_interleave(G, dim=0)  # [N, V]
+    # The decode cache holds P + T positions for all N rows; writing the repeated
+    # prompt states into it allocates it at that size.
+    cache = StaticCache(config=model.config, max_cache_len=P + T)
+    for static, layer in zip(cache.layers, prefill.layers):
+        static.update(layer.keys.repeat_interleave(G, dim=0), layer.values.repeat_interleave(G, dim=0))
+    del prefill
+    mask = torch.cat([prompt_mask.repeat_interleave(G, dim=0), prompt_mask.new_ones(len(logits), T)], dim=1)
+    position = prompt_mask.sum(-1).repeat_interleave(G, dim=0).unsqueeze(1)  # [N, 1] next position per row
+    tokens = prompt_ids.new_full((len(logits), T), pad_id)  # [N, T]
+    done = torch.zeros(len(logits), dtype=torch.bool, device=prompt_ids.device)
+    for t in range(T):
+        token = next_tokens(logits, cfg.temperature, cfg.top_p, greedy).masked_fill(done, pad_id)  # [N]
+        tokens[:, t] = token
+        done |= token == eos_id
+        if bool(done.all()) or t == T - 1:
+            return tokens[:, : t + 1]
+        logits = model(
+            input_ids=token.unsqueeze(1),
+            attention_mask=mask[:, : P + t + 1],
+            position_ids=position + t,
+            past_key_values=cache,
+            use_cache=True,
+        ).logits[:, -1]
+    raise AssertionError("unreachable: the loop returns at t = T - 1")
+
+
 @torch.no_grad()
 def sample(policy: Policy, prompts: list[str], group_size: int, cfg: SamplerConfig, greedy: bool = False) -> Rollout:
-    """Generate ``group_size`` completions for each prompt (one batched ``generate`` call).
+    """Generate ``group_size`` completions for each prompt.
 
     Prompts are chat-formatted, left-padded and cut from the left to
     ``cfg.max_prompt_tokens``. Generation stops once every row has produced EOS.
@@ -37,25 +122,14 @@ def sample(policy: Policy, prompts: list[str], group_size: int, cfg: SamplerConf
         max_length=cfg.max_prompt_tokens,
         add_special_tokens=not policy.use_chat_template,  # the template already has them
     ).to(policy.device)
-    prompt_ids = enc.input_ids.repeat_interleave(group_size, dim=0)  # [N, P]
-    prompt_mask = enc.attention_mask.repeat_interleave(group_size, dim=0)  # [N, P]
-    sampling = {} if greedy else {"temperature": cfg.temperature, "top_p": cfg.top_p, "top_k": 0}
-    out = policy.model.generate(
-        input_ids=prompt_ids,
-        attention_mask=prompt_mask,
-        max_new_tokens=cfg.max_new_tokens,
-        pad_token_id=tok.pad_token_id,
-        eos_token_id=tok.eos_token_id,
-        do_sample=not greedy,
-        **sampling,
-    )
-    completion = out[:, prompt_ids.shape[1] :]  # [N, T]
+    with policy.generation_model() as model:
+        completion = decode(
+            model, enc.input_ids, enc.attention_mask, group_size, cfg, tok.eos_token_id, tok.pad_token_id, greedy
+        )  # [N, T]
     response_mask, truncated = response_mask_from(completion, tok.eos_token_id)
-    # Pad after EOS with the pad id so nothing past EOS is ever scored or trained on.
-    completion = torch.where(response_mask.bool(), completion, torch.full_like(completion, tok.pad_token_id))
     return Rollout(
-        input_ids=torch.cat([prompt_ids, completion], dim=1),
-        attention_mask=torch.cat([prompt_mask, response_mask], dim=1),
+        input_ids=torch.cat([enc.input_ids.repeat_interleave(group_size, dim=0), completion], dim=1),
+        attention_mask=torch.cat([enc.attention_mask.repeat_interleave(group_size, dim=0), response_mask], dim=1),
         response_mask=response_mask,
         truncated=truncated,
         prompts=[p for p in prompts for _ in range(group_size)],

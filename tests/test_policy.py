@@ -93,3 +93,47 @@ def test_shared_prefix_matches_full_forward_in_value_and_gradient() -> None:
     assert torch.allclose(lp1[mask], lp4[mask], atol=1e-5)
     assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(g1, g4))
     assert torch.allclose(h1[mask], h4[mask], atol=1e-5)  # padding after EOS may differ; it is masked
+
+
+def test_bf16_autocast_log_probs_near_fp32_and_gradients_flow() -> None:
+    torch.manual_seed(0)
+    policy = tiny_policy()
+    ids, attn, _ = policy.encode(["What are nurses like?"], ["Kind and careful."])
+    exact = policy.response_forward(policy.model, ids, attn, 8).logprobs.detach()
+    policy.autocast_dtype = torch.bfloat16
+    fwd = policy.response_forward(policy.model, ids, attn, 8)
+    assert fwd.logprobs.dtype == torch.float32  # upcast before the log-softmax
+    assert not torch.equal(fwd.logprobs, exact)  # bf16 matmuls did run
+    assert torch.allclose(fwd.logprobs, exact, atol=0.1)
+    fwd.logprobs.sum().backward()
+    grads = {n: p.grad for n, p in policy.model.named_parameters() if p.requires_grad}
+    assert all(g is not None for g in grads.values())
+    assert all(g.abs().sum() > 0 for n, g in grads.items() if "lora_B" in n)  # lora_A's are 0 while B is 0
+
+
+def test_gradient_checkpointing_gives_the_same_values_and_gradients() -> None:
+    results = []
+    for checkpointing in (False, True):
+        torch.manual_seed(0)
+        cfg = ModelConfig(name="tiny", loader="tiny", gradient_checkpointing=checkpointing)
+        policy = Policy(cfg, torch.device("cpu"), needs_reference=True)
+        ids, attn, _ = policy.encode(["What are nurses like?", "Hi"], ["Kind and careful.", "Hello"])
+        logprobs = policy.response_forward(policy.model, ids, attn, 18).logprobs
+        logprobs.sum().backward()
+        results.append((logprobs.detach(), [p.grad.clone() for p in policy.trainable_parameters()]))
+    (lp0, g0), (lp1, g1) = results
+    assert torch.allclose(lp0, lp1, atol=1e-6)
+    assert len(g0) == len(g1) > 0 and all(torch.allclose(a, b, atol=1e-6) for a, b in zip(g0, g1))
+
+
+def test_config_loader_builds_the_architecture_with_random_weights(tmp_path) -> None:
+    trained = tiny_policy(lora=False)
+    trained.model.config.save_pretrained(tmp_path)
+    trained.tokenizer.save_pretrained(tmp_path)
+    cfg = ModelConfig(name="arch", loader="config", path=str(tmp_path))
+    cfg.lora.enabled = False
+    policy = Policy(cfg, torch.device("cpu"), needs_reference=False)
+    assert type(policy.model) is type(trained.model)
+    ours, theirs = policy.model.state_dict(), trained.model.state_dict()
+    assert {k: v.shape for k, v in ours.items()} == {k: v.shape for k, v in theirs.items()}
+    assert not torch.equal(ours["model.embed_tokens.weight"], theirs["model.embed_tokens.weight"])
