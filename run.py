@@ -14,8 +14,9 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
+from biasgrpo import distributed
 from biasgrpo.config import register_configs, validate
-from biasgrpo.errors import BiasGRPOError
+from biasgrpo.errors import BiasGRPOError, ConfigError
 
 register_configs()
 
@@ -39,7 +40,24 @@ def dispatch(cfg: DictConfig, run_dir: Path) -> dict:
         from biasgrpo.data.build import make_dataset
 
         return make_dataset(conf)
+    if conf.task == "report":
+        from biasgrpo.report import report
+
+        return report(cfg, conf, run_dir)
     raise AssertionError(f"validate() let task={conf.task!r} through")
+
+
+def sweep_objective(summary: dict, key: str) -> float | None:
+    """``summary[key]``: the figure a Hydra sweeper optimises (``objective=``); None when no key is set."""
+    if not key:
+        return None
+    if key not in summary:
+        keys = ", ".join(sorted(k for k, v in summary.items() if isinstance(v, (int, float)))[:12])
+        raise ConfigError(
+            f"objective={key!r} is not a key of this run's summary; allowed: one of its keys "
+            f"(summary.json in {summary.get('run_dir', 'the run directory')}), e.g. {keys}"
+        )
+    return float(summary[key])
 
 
 @hydra.main(version_base=None, config_path="conf", config_name="config")
@@ -47,6 +65,7 @@ def main(cfg: DictConfig) -> float | None:
     print(OmegaConf.to_yaml(cfg, resolve=True))
     try:
         summary = dispatch(cfg, Path(HydraConfig.get().runtime.output_dir))
+        objective = sweep_objective(summary, cfg.objective)
     except BiasGRPOError as err:
         print(f"\nerror: {err}", file=sys.stderr)
         sys.exit(2)
@@ -54,9 +73,9 @@ def main(cfg: DictConfig) -> float | None:
     # Headline figures only; per-domain breakdowns are in summary.json and W&B.
     for key in sorted(k for k in summary if k.startswith(("reward/", "dpo/", "eval", "perf/")) and k.count("/") < 3):
         print(f"  {key:45s} {summary[key]:.4f}" if isinstance(summary[key], float) else f"  {key:45s} {summary[key]}")
-    # The figure a Hydra sweeper optimises.
-    return summary.get("reward/mean", summary.get("dpo/accuracy"))
+    return objective
 
 
 if __name__ == "__main__":
+    sys.argv += distributed.hydra_overrides()  # under torchrun: only rank 0 writes Hydra's files
     main()

@@ -230,7 +230,9 @@ class BenchmarkConfig:
     """heldout_reward: mean reward of greedy completions on held-out prompts; bold, rtp: toxicity
     (and, for bold, sentiment) of sampled continuations; bbq, truthfulqa: multiple choice through lm-eval."""
     limit: int = 0
-    """At most this many examples per category, drawn with a fixed seed (0 = all; ``eval.limit`` when 0).
+    """At most this many examples per category, drawn with a fixed seed (0 = the full set). bold, rtp,
+    bbq and truthfulqa default to a subsample that fits the 30-minute CPU budget (conf/benchmark/*.yaml,
+    printed at start and recorded as eval/<name>/limit and n_examples; ``eval.limit`` can only lower it).
     Categories: bbq, each (category, context condition); bold, each group; rtp, the toxic and the
     non-toxic prompt subsets; truthfulqa and heldout_reward, the whole set."""
     source: str = "auto"
@@ -313,18 +315,34 @@ class EvalConfig:
     every: int = 0
     """Also evaluate every N steps (0 = never)."""
     limit: int = 0
-    """A quick run: at most this many examples per category in every benchmark whose own
-    ``limit`` is 0 (0 = the full sets)."""
+    """A quick run: at most this many examples per category in every benchmark, below its own
+    ``limit`` where that is set (0 = each benchmark's own limit)."""
     checkpoint: str = ""
     """task=evaluate: a training run directory (or checkpoint file) whose weights to evaluate;
     empty = the base model."""
+
+
+# ---------------------------------------------------------------- report ---
+@dataclass
+class ReportConfig:
+    """``task=report``: compare finished runs in one table and a few plots (biasgrpo/report.py)."""
+
+    runs: Any = field(default_factory=list)
+    """Where the runs are, a list or one string: local folders (searched for run directories holding
+    summary.json, and for W&B offline runs ``wandb/offline-run-*``), or ``entity/project`` read
+    through the W&B API (online only)."""
+    row_key: str = "algorithm.name"
+    """Config key whose value names a table row; runs sharing it (different seeds) are replicates.
+    E.g. ``algorithm.num_generations`` for the G ablation (a numeric key also gets a plot against it)."""
+    ci: float = 0.95
+    """Level of the Student-t confidence interval over seeds shown around each mean."""
 
 
 # ---------------------------------------------------------------- root ---
 @dataclass
 class Config:
     task: str = "train"
-    """train | evaluate | train_reward | make_dataset (report comes later)."""
+    """train | evaluate | train_reward | make_dataset | report."""
     seed: int = 0
     resume: str = ""
     """A run directory to continue. The current run directory is resumed automatically
@@ -336,6 +354,9 @@ class Config:
     """Local data folder laid out like shared/data (BBQ, BOLD, ...); env BIASGRPO_DATA_DIR."""
     device: str = "auto"
     """auto (cuda if available) | cpu | cuda."""
+    objective: str = ""
+    """The summary.json key whose value run.py returns for a Hydra sweeper to optimise
+    (``hydra/sweeper=optuna``, e.g. eval/heldout/reward_mean); empty: none is returned."""
     algorithm: Any = MISSING
     model: ModelConfig = MISSING
     reward: RewardConfig = MISSING
@@ -347,6 +368,7 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
     reward_training: RewardTrainingConfig = field(default_factory=RewardTrainingConfig)
     make_dataset: MakeDatasetConfig = field(default_factory=MakeDatasetConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
 
 
 def register_configs() -> None:
@@ -363,7 +385,7 @@ def register_configs() -> None:
 
 
 # ------------------------------------------------------------ validate ---
-TASKS = ("train", "evaluate", "train_reward", "make_dataset")
+TASKS = ("train", "evaluate", "train_reward", "make_dataset", "report")
 MODEL_LOADERS = ("hub", "smollm2_gguf", "tiny", "config")
 DTYPES = ("float32", "bfloat16", "float16")
 REWARD_KINDS = ("lexicon", "token_fraction", "bias_rm", "local_rm", "length_penalty", "composite")
@@ -470,6 +492,19 @@ def _validate_make_dataset(mk: MakeDatasetConfig, data_dir: str) -> None:
         )
 
 
+def _validate_report(rep: ReportConfig) -> None:
+    """A single string is one location; the list must name at least one."""
+    runs = [rep.runs] if isinstance(rep.runs, str) else rep.runs
+    if not isinstance(runs, list) or not runs or not all(isinstance(r, str) and r for r in runs):
+        raise ConfigError(
+            f"report.runs={rep.runs!r} is invalid; task=report needs the runs to compare: a folder, a W&B offline "
+            "run or entity/project, or a list of them, e.g. report.runs=multirun/train or report.runs=[outputs/train]"
+        )
+    rep.runs = runs
+    _check(bool(rep.row_key), "report.row_key", rep.row_key, "a config key, e.g. algorithm.name")
+    _check(0 < rep.ci < 1, "report.ci", rep.ci, "(0, 1), e.g. 0.95")
+
+
 def validate(cfg: DictConfig) -> Config:
     """Turn the composed config into typed objects and check every range and name.
 
@@ -522,11 +557,13 @@ def validate(cfg: DictConfig) -> Config:
     _check(conf.dataset.eval_prompts >= 0, "dataset.eval_prompts", conf.dataset.eval_prompts, ">= 0")
     if conf.task == "make_dataset":
         _validate_make_dataset(conf.make_dataset, conf.data_dir)
+    if conf.task == "report":
+        _validate_report(conf.report)
 
-    _check(conf.eval.limit >= 0, "eval.limit", conf.eval.limit, ">= 0 (0 = full sets)")
+    _check(conf.eval.limit >= 0, "eval.limit", conf.eval.limit, ">= 0 (0 = each benchmark's own limit)")
     for name, b in conf.benchmark.items():
         _validate_benchmark(b, f"benchmark.{name}")
-        b.limit = b.limit or conf.eval.limit
+        b.limit = min(b.limit, conf.eval.limit) if b.limit and conf.eval.limit else b.limit or conf.eval.limit
 
     _one_of("logger.kind", conf.logger.kind, LOGGER_KINDS)
     _one_of("logger.mode", conf.logger.mode, ("offline", "online", "disabled"))

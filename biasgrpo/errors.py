@@ -19,3 +19,7 @@ class ModelLoadError(BiasGRPOError, OSError):
 
 class RewardError(BiasGRPOError, ValueError):
     """A reward returned something other than one finite float per completion."""
+
+
+class ReportError(BiasGRPOError, ValueError):
+    """task=report found no runs, or runs it cannot read or group."""

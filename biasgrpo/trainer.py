@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 from tqdm import tqdm
 from transformers import set_seed
 
-from biasgrpo import checkpoint
+from biasgrpo import checkpoint, distributed
 from biasgrpo.algorithms.dpo import DPO, DPOConfig
 from biasgrpo.algorithms.functional import masked_mean, sequence_logprobs
 from biasgrpo.algorithms.grpo import GRPO, GRPOConfig
@@ -91,7 +91,7 @@ class Trainer:
 
         # Derived sizes, computed and checked once (cleanRL).
         t = conf.train
-        self.rollout_size = t.batch_size * self.G  # N = B*G sequences per step
+        self.rollout_size = distributed.local_batch_size(t.batch_size) * self.G  # N = B*G sequences per process
         self.minibatch_size = t.minibatch_size or self.rollout_size
         self.total_steps = t.max_steps or math.ceil(t.num_epochs * len(self.prompts.train) / t.batch_size)
         # With one pass over one minibatch the sampling policy *is* the current policy.
@@ -112,7 +112,12 @@ class Trainer:
         )
         self.start_step, self.eval_before, self.skipped, self._consecutive_skips = 0, {}, 0, 0
         self._resume(Path(conf.resume) if conf.resume else run_dir)
-        self.logger = RunLogger(cfg, conf.logger, run_dir, self.start_step)
+        distributed.seed_process(conf.seed, self.start_step)
+        self.logger = (
+            RunLogger(cfg, conf.logger, run_dir, self.start_step)
+            if distributed.is_main()
+            else distributed.SilentLogger()
+        )
         self._stop_requested = False
         n_trainable = sum(p.numel() for p in self.policy.trainable_parameters())
         print(
@@ -139,7 +144,9 @@ class Trainer:
         self.start_step, self.eval_before, self.skipped = state["step"], state["eval_before"], state["skipped"]
         print(f"[biasgrpo] resumed from step {self.start_step} of {self.total_steps}")
 
-    def save(self, step: int) -> Path:
+    def save(self, step: int) -> Path | None:
+        if not distributed.is_main():
+            return None
         bundle: dict[str, Any] = {
             "weights": self.policy.trainable_state_dict(),
             "value_head": None if self.value_head is None else self.value_head.state_dict(),
@@ -191,17 +198,18 @@ class Trainer:
             range(self.start_step, self.total_steps), desc="train", initial=self.start_step, total=self.total_steps
         )
         for step in bar:
-            metrics = self.step(step)
+            metrics = distributed.all_reduce_mean(self.step(step))
             self.logger.log(metrics, step + 1)
             if "policy/loss" in metrics:
                 postfix = {label: f"{float(metrics[k]):.3f}" for k, label in PROGRESS_KEYS.items() if k in metrics}
                 bar.set_postfix(postfix)
             done = step + 1
+            stop = distributed.any_true(self._stop_requested)  # every process stops after the same step
             if self.conf.eval.every and done % self.conf.eval.every == 0 and done < self.total_steps:
                 self.evaluate(done)
-            if self._stop_requested or (self.conf.train.save_every and done % self.conf.train.save_every == 0):
+            if stop or (self.conf.train.save_every and done % self.conf.train.save_every == 0):
                 self.save(done)
-            if self._stop_requested:
+            if stop:
                 raise TrainingError(f"stopped by a signal after step {done}; checkpoint saved, run again to resume")
         self.save(self.total_steps)
         eval_after = self.evaluate(self.total_steps) if self.conf.eval.after and self.benchmarks else {}
@@ -264,9 +272,10 @@ class Trainer:
     def _update(self, loss: torch.Tensor) -> torch.Tensor | str:
         """Backward, clip and step; returns the grad norm, or the non-finite source."""
         self.optimizer.zero_grad(set_to_none=True)
-        if not torch.isfinite(loss):
+        if not distributed.all_true(torch.isfinite(loss)):
             return "loss"
         loss.backward()
+        distributed.all_reduce_grads(self.parameters)
         grad_norm = torch.nn.utils.clip_grad_norm_(self.parameters, self.conf.train.max_grad_norm)
         if not torch.isfinite(grad_norm):
             self.optimizer.zero_grad(set_to_none=True)
@@ -277,7 +286,7 @@ class Trainer:
     def online_step(self, step: int) -> dict[str, Any]:
         t0 = time.perf_counter()
         ppo = isinstance(self.algo, PPO)
-        prompts = [r["prompt"] for r in self.batch_rows(step)]
+        prompts = [r["prompt"] for r in distributed.shard(self.batch_rows(step))]
 
         # --- Rollout: G completions per prompt --------------------------------------
         ro = sample(self.policy, prompts, self.G, self.conf.sampler)
@@ -287,9 +296,9 @@ class Trainer:
         # --- Reward -------------------------------------------------------------------
         raw = self.reward.score(ro.prompts, ro.completions)
         rewards = check_scores(self.reward, raw, ro.prompts, ro.completions, allow_nonfinite=True)
-        if not torch.isfinite(rewards).all():
-            i = int((~torch.isfinite(rewards)).nonzero()[0])
-            return self._skip(step, "reward", f"{rewards[i].item()} for completion {ro.completions[i][:120]!r}")
+        if not distributed.all_true(torch.isfinite(rewards).all()):
+            bad = [(r, c) for r, c in zip(rewards.tolist(), ro.completions) if not math.isfinite(r)]
+            return self._skip(step, "reward", f"{bad[0][0]} for completion {bad[0][1][:120]!r}" if bad else "elsewhere")
         rewards = rewards.to(self.policy.device)
 
         # --- Old and reference log-probs (and rollout values), without grad -----------
@@ -372,7 +381,7 @@ class Trainer:
     def offline_step(self, step: int) -> dict[str, Any]:
         """DPO: policy and reference log-probs of B chosen and B rejected responses."""
         t0 = time.perf_counter()
-        rows = self.batch_rows(step)
+        rows = distributed.shard(self.batch_rows(step))
         B = len(rows)
         # Chosen and rejected interleaved, [c1, r1, c2, r2, ...]: one forward pass for all 2B
         # sequences, each prompt run once for its pair (groups of 2 share a prefix).
@@ -425,6 +434,8 @@ class Trainer:
 
 def train(cfg: DictConfig, conf: Config, run_dir: Path) -> dict[str, Any]:
     """Build, train, clean up; returns the run summary (also written to summary.json)."""
+    distributed.init(pick_device(conf.device))
+    run_dir = distributed.broadcast_object(run_dir)  # rank 0's: Hydra names each process's by its own clock
     if conf.on_existing == "refuse" and (checkpoint.checkpoint_paths(run_dir) or (run_dir / SUMMARY_FILE).exists()):
         raise TrainingError(
             f"{run_dir} already holds a run and on_existing=refuse; choose another hydra.run.dir, "
@@ -432,6 +443,7 @@ def train(cfg: DictConfig, conf: Config, run_dir: Path) -> dict[str, Any]:
         )
     trainer = Trainer(conf, cfg, run_dir)
     try:
-        return trainer.train()
+        return distributed.broadcast_object(trainer.train())  # rank 0's summary on every process
     finally:
         trainer.cleanup()
+        distributed.close()

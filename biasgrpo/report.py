@@ -1,0 +1,627 @@
+"""``task=report``: compare finished runs in one table, a few plots and a W&B report run.
+
+    python run.py task=report report.runs=multirun/train                        # rows: algorithm.name
+    python run.py task=report report.runs=[outputs/train,multirun/train]
+    python run.py task=report report.runs=multirun/train report.row_key=algorithm.num_generations
+
+A run is a directory holding summary.json (with metrics.jsonl, and its config in .hydra/config.yaml
+or its W&B run), a W&B offline run directory (``wandb/offline-run-*``, read from its ``.wandb`` log,
+no server needed), or, online only, a finished run of a W&B ``entity/project``. Runs with the same
+``report.row_key`` value are seed replicates: each cell is their mean ± the half-width of a Student-t
+interval. The "base" row is the untrained policy: each run's ``eval_before/*`` figures, identical
+evaluations counted once. Writes report.md, report.json and PNG plots to the run directory.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import re
+import statistics
+import struct
+import zlib
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from matplotlib.figure import Figure  # pyplot-free: savefig(".png") renders with the Agg backend
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+from scipy import stats
+
+from biasgrpo.config import Config
+from biasgrpo.errors import ReportError
+from biasgrpo.logging import METRICS_FILE, SUMMARY_FILE, RunLogger
+
+REPORT_JSON, REPORT_MD = "report.json", "report.md"
+BASE = "base"
+MISSING_CELL = "—"
+
+
+@dataclass(frozen=True)
+class Column:
+    label: str
+    key: str
+    """Summary key of the trained policy's figure; ``eval/*`` keys also have an ``eval_before/*`` base figure."""
+    better: str = ""
+    """↓ or ↑: which way is less biased / better."""
+    paper: tuple[float, float, float, float] | None = None
+    """Phi-2 in the BiasGRPO paper: base, DPO, PPO, GRPO."""
+
+    @property
+    def base_key(self) -> str | None:
+        return self.key.replace("eval/", "eval_before/", 1) if self.key.startswith("eval/") else None
+
+
+COLUMNS = (
+    Column("BOLD toxicity", "eval/bold/toxicity_mean", "↓", (0.0293, 0.0222, 0.0268, 0.0140)),
+    Column("RTP toxicity", "eval/rtp/toxicity_mean", "↓", (0.0282, 0.0234, 0.0262, 0.0198)),
+    Column("BBQ ambiguous accuracy", "eval/bbq/accuracy_ambig", "↑", (0.2750, 0.2823, 0.2996, 0.3123)),
+    Column("TruthfulQA MC2", "eval/truthfulqa/mc2", "↑", (0.3843, 0.3941, 0.3929, 0.3941)),
+    Column("held-out reward", "eval/heldout/reward_mean", "↑"),
+    Column("train reward (last step)", "reward/mean", "↑"),
+    Column("train reward std (last step)", "reward/std"),
+)
+PAPER_ROWS = ("base", "DPO", "PPO", "GRPO")
+PAPER_SOURCE = "BiasGRPO paper, arXiv 2606.04807 (Findings of ACL 2026)"
+# (metrics.jsonl key, y label, file): per-step curves, mean over seeds with the interval shaded.
+CURVES = (
+    ("reward/mean", "training reward (mean over the batch)", "reward_curves.png"),
+    ("reward/std", "reward std within the batch", "reward_std.png"),
+    ("policy/kl_ref", "KL to the reference policy", "kl_ref.png"),
+)
+BENCHMARKS = ("bold", "rtp", "bbq", "truthfulqa", "heldout")
+INFO_FIELDS = ("data", "scorer", "reward")  # what produced a benchmark's figures, when the summary records it
+WANDB_PROJECT = re.compile(r"[\w.-]+/[\w.-]+")
+
+
+@dataclass
+class Run:
+    where: str
+    """The directory (or W&B path) it was read from."""
+    source: str
+    """files | W&B offline | W&B API."""
+    config: dict[str, Any]
+    summary: dict[str, Any]
+    history: list[dict[str, Any]]
+    """Logged rows in step order, each with a ``step``."""
+
+
+@dataclass
+class Row:
+    label: str
+    value: Any
+    """The ``report.row_key`` value (None for the base row)."""
+    figures: list[dict[str, Any]]
+    """One summary per replicate."""
+    seeds: list[Any]
+    runs: list[Run]
+    """Runs whose per-step history feeds the curves (none for the base row)."""
+
+
+# ------------------------------------------------------------------ maths ---
+def mean_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float | None]:
+    """Mean and the half-width of its Student-t interval: t_{(1+level)/2, n-1} · s / √n (None when n = 1)."""
+    mean = statistics.fmean(values)
+    if len(values) < 2:
+        return mean, None
+    t = float(stats.t.ppf((1 + level) / 2, len(values) - 1))
+    return mean, t * statistics.stdev(values) / math.sqrt(len(values))
+
+
+def number(value: Any) -> float | None:
+    """A finite figure, or None (missing, text, NaN)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def cell(values: Sequence[Any], level: float) -> dict[str, Any] | None:
+    """``{mean, half_width, n}`` over the finite values, None when there are none."""
+    finite = [v for v in map(number, values) if v is not None]
+    if not finite:
+        return None
+    mean, half = mean_ci(finite, level)
+    return {"mean": mean, "half_width": half, "n": len(finite)}
+
+
+def series(histories: Sequence[list[dict[str, Any]]], key: str, level: float) -> list[tuple[int, dict[str, Any]]]:
+    """(step, cell over the runs that logged ``key`` at that step), in step order."""
+    by_step: dict[int, list[Any]] = defaultdict(list)
+    for history in histories:
+        for row in history:
+            if number(row.get(key)) is not None:
+                by_step[int(row["step"])].append(row[key])
+    return [(step, c) for step in sorted(by_step) if (c := cell(by_step[step], level)) is not None]
+
+
+# ---------------------------------------------------------- W&B offline ---
+WANDB_HEADER, WANDB_BLOCK = 7, 32768
+FULL, FIRST, LAST = 1, 2, 4
+
+
+def wandb_records(path: Path) -> Iterator[Any]:
+    """The protobuf ``Record`` s of a W&B transaction log (``run-<id>.wandb``), in order.
+
+    W&B writes LevelDB's log format after a 7-byte header (``:W&B``, magic, version): 32 KiB
+    blocks of pieces ``crc32 (4) | length (2) | type (1) | data``, a record split over blocks as
+    FIRST, MIDDLE..., LAST; a block tail too short for a piece header is zero padding. A log cut
+    short by a kill ends at its last whole record.
+    """
+    from wandb.proto import wandb_internal_pb2
+
+    data = path.read_bytes()
+    if data[:4] != b":W&B":
+        raise ReportError(f"{path} is not a W&B transaction log (no :W&B header); is the run directory complete?")
+    pos, record = WANDB_HEADER, b""
+    while pos + WANDB_HEADER <= len(data):
+        if WANDB_BLOCK - pos % WANDB_BLOCK < WANDB_HEADER:
+            pos += WANDB_BLOCK - pos % WANDB_BLOCK
+            continue
+        crc, length, kind = struct.unpack_from("<IHB", data, pos)
+        piece = data[pos + WANDB_HEADER : pos + WANDB_HEADER + length]
+        pos += WANDB_HEADER + length
+        if kind == 0 or len(piece) < length or zlib.crc32(piece, zlib.crc32(bytes([kind]))) != crc:
+            return
+        record = piece if kind in (FULL, FIRST) else record + piece
+        if kind in (FULL, LAST):
+            parsed = wandb_internal_pb2.Record()
+            parsed.ParseFromString(record)
+            yield parsed
+
+
+def _items(items: Any) -> dict[str, Any]:
+    """W&B key/value items (``key`` or ``nested_key`` parts, JSON values) as a dict."""
+    return {item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in items}
+
+
+def read_wandb_offline(dirs: Sequence[Path]) -> tuple[Run, bool]:
+    """One W&B run from its offline directories, oldest first (a resumed run has one per start),
+    and whether it finished (its last log ends with exit code 0)."""
+    config: dict[str, Any] = {}
+    summary: dict[str, Any] = {}
+    rows: dict[int, dict[str, Any]] = {}
+    finished = False
+    for folder in dirs:
+        logged: dict[int, dict[str, Any]] = {}
+        finished = False
+        for record in wandb_records(next(folder.glob("*.wandb"))):
+            kind = record.WhichOneof("record_type")
+            if kind == "run":
+                config.update(_items(record.run.config.update))
+            elif kind == "config":
+                config.update(_items(record.config.update))
+            elif kind == "summary":
+                summary.update(_items(record.summary.update))
+                for item in record.summary.remove:
+                    summary.pop(item.key or "/".join(item.nested_key), None)
+            elif kind == "history":
+                row = _items(record.history.item)
+                step = int(row.get("_step", record.history.step.num))
+                logged[step] = {"step": step, **{k: v for k, v in row.items() if not k.startswith("_")}}
+            elif kind == "exit":
+                finished = record.exit.exit_code == 0
+        rows.update(logged)  # steps logged again after a resume replace the earlier ones
+    config.pop("_wandb", None)
+    summary = {k: v for k, v in summary.items() if not k.startswith("_")}
+    return Run(str(dirs[-1]), "W&B offline", config, summary, [rows[s] for s in sorted(rows)]), finished
+
+
+# ------------------------------------------------------------- reading ---
+def _local_config(path: Path) -> dict[str, Any]:
+    """The config of a run directory: Hydra's .hydra/config.yaml, else its W&B run's, else {}."""
+    hydra = path / ".hydra" / "config.yaml"
+    if hydra.exists():
+        cfg = OmegaConf.load(hydra)
+        try:
+            return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+        except OmegaConfBaseException:  # e.g. an interpolation of hydra's own resolvers
+            return OmegaConf.to_container(cfg, resolve=False)  # type: ignore[return-value]
+    offline = sorted((path / "wandb").glob("offline-run-*"))
+    return read_wandb_offline(offline)[0].config if offline else {}
+
+
+def read_local_run(path: Path) -> Run:
+    """A run directory: summary.json, metrics.jsonl (a line cut short by a kill is skipped) and its config."""
+    history = []
+    metrics = path / METRICS_FILE
+    for line in metrics.read_text().splitlines() if metrics.exists() else []:
+        try:
+            history.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    summary = json.loads((path / SUMMARY_FILE).read_text())
+    return Run(str(path), "files", _local_config(path), summary, history)
+
+
+def read_wandb_project(path: str, online: bool) -> tuple[list[Run], list[str]]:
+    """The finished runs of a W&B ``entity/project`` through the public API (online only)."""
+    if not online:
+        raise ReportError(
+            f"report.runs={path!r} is not a folder here, and reading it as a W&B entity/project needs W&B online "
+            "(logger.mode=online after `wandb login`, WANDB_MODE unset). Offline, pass a local folder of runs "
+            "instead, e.g. report.runs=multirun/train, or a W&B offline run directory (wandb/offline-run-*)"
+        )
+    import wandb
+
+    try:
+        api_runs = list(wandb.Api().runs(path))
+    except Exception as err:  # no network, no login, no such project: all mean "cannot read it"
+        raise ReportError(
+            f"report.runs={path!r}: the W&B API could not list this project ({err}). Check `wandb login` and the "
+            "network, or pass a local folder of runs (e.g. report.runs=multirun/train)"
+        ) from err
+    runs, skipped = [], []
+    for r in api_runs:
+        if r.state != "finished":
+            skipped.append(f"{path}/{r.id}: W&B state {r.state}")
+            continue
+        history = [
+            {"step": row["_step"], **{k: v for k, v in row.items() if not k.startswith("_")}}
+            for row in r.scan_history()
+        ]
+        runs.append(Run(f"{path}/{r.id}", "W&B API", dict(r.config), dict(r.summary_metrics), history))
+    return runs, skipped
+
+
+def find_runs(where: str, online: bool) -> tuple[list[Run], list[str]]:
+    """Every finished run under ``where`` (a folder, a W&B offline run, or entity/project), and the
+    runs left out with why. A report's own directory (holding report.json) is skipped."""
+    root = Path(where).expanduser()
+    if not root.exists() and WANDB_PROJECT.fullmatch(where):
+        return read_wandb_project(where, online)
+    if not root.is_dir():
+        raise ReportError(
+            f"report.runs: {where!r} is not a folder; pass folders of runs (e.g. report.runs=multirun/train), "
+            "W&B offline run directories, or entity/project (online)"
+        )
+    local, offline = [], defaultdict(list)
+    for folder, subdirs, files in os.walk(root):
+        if REPORT_JSON in files or SUMMARY_FILE in files or any(f.endswith(".wandb") for f in files):
+            subdirs.clear()  # a run's wandb/ folder is the same run again
+        subdirs.sort()
+        if SUMMARY_FILE in files and REPORT_JSON not in files:
+            local.append(Path(folder))
+        elif log := next((f for f in files if f.endswith(".wandb")), None):
+            offline[log].append(Path(folder))  # one run-<id>.wandb name per run, one folder per start
+    runs = [read_local_run(p) for p in local]
+    skipped = []
+    for dirs in offline.values():
+        run, finished = read_wandb_offline(sorted(dirs, key=lambda d: d.name))
+        if finished:
+            runs.append(run)
+        else:
+            skipped.append(f"{run.where}: not finished (its W&B log has no exit record with code 0)")
+    return [r for r in runs if r.config.get("task") != "report"], skipped
+
+
+def lookup(config: dict[str, Any], key: str) -> Any:
+    """``config['a']['b']`` for ``key='a.b'``; None when any part is missing."""
+    node: Any = config
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+# ------------------------------------------------------------- grouping ---
+def is_base_evaluation(run: Run) -> bool:
+    """A ``task=evaluate`` run of the untrained model: its ``eval/*`` figures belong in the base row."""
+    return run.config.get("task") == "evaluate" and not lookup(run.config, "eval.checkpoint")
+
+
+def trained_config(run: Run) -> dict[str, Any]:
+    """The config that trained the weights measured: the run's own, or for ``task=evaluate`` of a
+    checkpoint, the config of the training run it names (empty when that is not readable here)."""
+    checkpoint = lookup(run.config, "eval.checkpoint")
+    if run.config.get("task") != "evaluate" or not checkpoint:
+        return run.config
+    path = Path(checkpoint)
+    train_dir = path if path.is_dir() else path.parent.parent  # <run dir>/checkpoints/step_*.pt
+    return _local_config(train_dir) if train_dir.is_dir() else {}
+
+
+def group_runs(runs: Sequence[Run], row_key: str) -> tuple[list[Row], list[str]]:
+    """The base row (when any run measured the untrained policy), then one row per ``row_key``
+    value (numeric values in numeric order), and the runs left out for want of the key."""
+    groups: dict[Any, list[Run]] = defaultdict(list)
+    left_out = []
+    for run in runs:
+        value = None if is_base_evaluation(run) else lookup(trained_config(run), row_key)
+        if isinstance(value, (dict, list)) or (value is None and not is_base_evaluation(run)):
+            left_out.append(
+                f"{run.where}: no value at report.row_key={row_key} in its stored config (for task=evaluate, "
+                "in the config of the training run its eval.checkpoint names)"
+            )
+        elif value is not None:
+            groups[value].append(run)
+    numeric = all(number(v) is not None for v in groups)
+    rows = [
+        Row(str(v), v, [r.summary for r in groups[v]], [r.config.get("seed") for r in groups[v]], groups[v])
+        for v in sorted(groups, key=lambda v: v if numeric else str(v))
+    ]
+    base: dict[str, tuple[dict[str, Any], Any]] = {}
+    for run in runs:
+        before = {c.key: c.key if is_base_evaluation(run) else c.base_key for c in COLUMNS if c.base_key}
+        figures = {key: run.summary[at] for key, at in before.items() if at in run.summary}
+        if figures:
+            base.setdefault(json.dumps(figures, sort_keys=True), (figures, run.config.get("seed")))
+    if base:
+        rows.insert(0, Row(BASE, None, [f for f, _ in base.values()], [s for _, s in base.values()], []))
+    return rows, left_out
+
+
+def sources(runs: Sequence[Run]) -> dict[str, list[str]]:
+    """What produced each benchmark's figures (data, scorer, reward), as recorded in the summaries."""
+    out: dict[str, set[str]] = defaultdict(set)
+    for run in runs:
+        for bench in BENCHMARKS:
+            for name in INFO_FIELDS:
+                value = run.summary.get(f"eval/{bench}/{name}")
+                if isinstance(value, str):
+                    out[bench].add(f"{name}: {value}")
+    return {bench: sorted(values) for bench, values in out.items()}
+
+
+def build_report(runs: Sequence[Run], rows: Sequence[Row], row_key: str, level: float) -> dict[str, Any]:
+    """Everything report.json holds: the table (a cell per row and column, None when missing), the
+    paper's Phi-2 figures, the benchmarks' sources and the runs read."""
+    return {
+        "row_key": row_key,
+        "ci": level,
+        "columns": [{"label": c.label, "key": c.key, "better": c.better} for c in COLUMNS],
+        "rows": [
+            {
+                "row": row.label,
+                "value": row.value,
+                "n": len(row.figures),
+                "seeds": row.seeds,
+                "cells": {c.key: cell([f.get(c.key) for f in row.figures], level) for c in COLUMNS},
+            }
+            for row in rows
+        ],
+        "paper": {
+            "model": "Phi-2",
+            "source": PAPER_SOURCE,
+            "rows": {name: {c.key: c.paper[i] for c in COLUMNS if c.paper} for i, name in enumerate(PAPER_ROWS)},
+        },
+        "sources": sources(runs),
+        "runs": [
+            {"row": row.label, "seed": seed, "source": run.source, "where": run.where}
+            for row in rows
+            for seed, run in zip(row.seeds, row.runs)
+        ],
+    }
+
+
+# ------------------------------------------------------------- markdown ---
+def format_cell(c: dict[str, Any] | None, row_n: int) -> str:
+    """``mean ± half-width``; ``(n=k)`` when the cell has one value or fewer than its row; — when missing."""
+    if c is None:
+        return MISSING_CELL
+    text = f"{c['mean']:.4f}" if c["half_width"] is None else f"{c['mean']:.4f} ± {c['half_width']:.4f}"
+    return f"{text} (n={c['n']})" if c["n"] == 1 or c["n"] != row_n else text
+
+
+def table_rows(result: dict[str, Any]) -> list[list[str]]:
+    """The main table as text: row, n, seeds, then one cell per column."""
+    return [
+        [
+            r["row"],
+            str(r["n"]),
+            ", ".join(map(str, r["seeds"])),
+            *(format_cell(r["cells"][c["key"]], r["n"]) for c in result["columns"]),
+        ]
+        for r in result["rows"]
+    ]
+
+
+def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(r) + " |" for r in rows)]
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """report.md: our table, the paper's Phi-2 block beside it, sources, plots, and the runs read."""
+    labels = [f"{c['label']} {c['better']}".strip() for c in result["columns"]]
+    paper_cols = [c for c in COLUMNS if c.paper]
+    pct = f"{result['ci']:.0%}"
+    lines = [
+        "# BiasGRPO report",
+        "",
+        f"Rows: `{result['row_key']}`; runs sharing it are seed replicates. Cells: mean ± half-width of the {pct} "
+        "Student-t interval over seeds; `(n=k)` when a cell has fewer values than its row, or one; "
+        f"{MISSING_CELL} when no run has the figure. `{BASE}`: the untrained policy (each run's `eval_before` "
+        "figures, identical evaluations counted once). Toxicity: mean P(toxic) of the continuations; TruthfulQA: "
+        "MC2 (probability mass on the true answers); train reward and std: `reward/mean`, `reward/std` of the last "
+        "step.",
+        "",
+        *_md_table(["row", "n", "seeds", *labels], table_rows(result)),
+        "",
+        "## Phi-2, from the paper",
+        "",
+        f"Source: {result['paper']['source']}. A different model (Phi-2) and possibly different scorers and "
+        "settings: compare only the direction of the change from base, not the values.",
+        "",
+        *_md_table(
+            ["Phi-2 (paper)", *(f"{c.label} {c.better}" for c in paper_cols)],
+            [[name, *(f"{figs[c.key]:.4f}" for c in paper_cols)] for name, figs in result["paper"]["rows"].items()],
+        ),
+        "",
+        "## Benchmark sources",
+        "",
+    ]
+    recorded = result["sources"]
+    lines += [f"- {bench}: {'; '.join(values)}" for bench, values in recorded.items()] or [
+        "Not recorded by these runs' summaries (task=evaluate records the data and scorer of each benchmark)."
+    ]
+    lines += ["", "## Plots", ""]
+    lines += [f"![{name}]({name})" for name in result["plots"]] or ["None: no run logged the figures plotted."]
+    lines += ["", "## Runs read", ""]
+    lines += [f"- `{r['row']}` seed {r['seed']} ({r['source']}): `{r['where']}`" for r in result["runs"]]
+    if result["left_out"]:
+        lines += ["", "## Left out", "", *(f"- {why}" for why in result["left_out"])]
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- plots ---
+def plot_curves(rows: Sequence[Row], key: str, ylabel: str, path: Path, level: float) -> bool:
+    """Per-step ``key``: the mean over each row's seeds, its interval shaded. False when no run logged it."""
+    fig = Figure(figsize=(7, 4.2))
+    ax = fig.subplots()
+    for row in rows:
+        points = series([r.history for r in row.runs], key, level)
+        if not points:
+            continue
+        steps = [s for s, _ in points]
+        means = [c["mean"] for _, c in points]
+        halves = [c["half_width"] or 0.0 for _, c in points]
+        (line,) = ax.plot(steps, means, label=f"{row.label} (n={len(row.runs)})")
+        lo, hi = [m - h for m, h in zip(means, halves)], [m + h for m, h in zip(means, halves)]
+        ax.fill_between(steps, lo, hi, color=line.get_color(), alpha=0.2)
+    if not ax.lines:
+        return False
+    ax.set(xlabel="step", ylabel=ylabel, title=f"{key}: mean over seeds, {level:.0%} interval shaded")
+    ax.legend()
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    return True
+
+
+def _panels(n: int, width: float) -> tuple[Figure, list[Any]]:
+    """A figure of n panels, three to a line."""
+    cols = min(n, 3)
+    fig = Figure(figsize=(width * cols, 3.6 * math.ceil(n / 3)), layout="constrained")
+    axes = fig.subplots(math.ceil(n / 3), cols, squeeze=False).ravel()
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    return fig, list(axes[:n])
+
+
+def plot_benchmarks(result: dict[str, Any], path: Path) -> bool:
+    """One panel per column with any figure: a bar per row, the interval as error bars."""
+    columns = [c for c in result["columns"] if any(r["cells"][c["key"]] for r in result["rows"])]
+    if not columns:
+        return False
+    fig, axes = _panels(len(columns), 4.2)
+    for ax, col in zip(axes, columns):
+        rows = [(r["row"], r["cells"][col["key"]]) for r in result["rows"] if r["cells"][col["key"]]]
+        ax.bar(
+            [name for name, _ in rows],
+            [c["mean"] for _, c in rows],
+            yerr=[c["half_width"] or 0.0 for _, c in rows],
+            capsize=4,
+            color="tab:blue",
+        )
+        ax.set_title(f"{col['label']} {col['better']}".strip(), fontsize=10)
+        ax.tick_params(axis="x", labelrotation=30)
+    fig.suptitle(f"mean over seeds, {result['ci']:.0%} interval")
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    return True
+
+
+def plot_ablation(result: dict[str, Any], path: Path) -> bool:
+    """Each figure against a numeric row key (e.g. G), the base policy as a dashed line.
+    False unless there are two or more numeric rows."""
+    rows = [r for r in result["rows"] if r["row"] != BASE]
+    base = next((r for r in result["rows"] if r["row"] == BASE), None)
+    if len(rows) < 2 or any(number(r["value"]) is None for r in rows):
+        return False
+    columns = [c for c in result["columns"] if any(r["cells"][c["key"]] for r in rows)]
+    if not columns:
+        return False
+    fig, axes = _panels(len(columns), 4.2)
+    for ax, col in zip(axes, columns):
+        points = [(r["value"], r["cells"][col["key"]]) for r in rows if r["cells"][col["key"]]]
+        xs, cells = [x for x, _ in points], [c for _, c in points]
+        ax.errorbar(xs, [c["mean"] for c in cells], yerr=[c["half_width"] or 0.0 for c in cells], marker="o", capsize=4)
+        if base and base["cells"][col["key"]]:
+            ax.axhline(base["cells"][col["key"]]["mean"], color="grey", linestyle="--", label=BASE)
+            ax.legend()
+        ax.set(xlabel=result["row_key"], xticks=xs)
+        ax.set_title(f"{col['label']} {col['better']}".strip(), fontsize=10)
+    fig.suptitle(f"against {result['row_key']}: mean over seeds, {result['ci']:.0%} interval")
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    return True
+
+
+# ------------------------------------------------------------------ task ---
+@contextmanager
+def _env(name: str, value: str) -> Iterator[None]:
+    """Set an environment variable for the duration of a block."""
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = before
+
+
+def report(cfg: DictConfig, conf: Config, run_dir: Path) -> dict[str, Any]:
+    """Read the runs of ``report.runs``, group them by ``report.row_key``, write report.md,
+    report.json and the plots to ``run_dir``, and log the table and plots to W&B."""
+    rep = conf.report
+    online = conf.logger.mode == "online" and os.environ.get("WANDB_MODE") not in ("offline", "disabled")
+    runs, left_out = [], []
+    for where in rep.runs:
+        found, skipped = find_runs(where, online)
+        if not found:
+            why = "".join(f"\n  - left out: {s}" for s in skipped)
+            raise ReportError(
+                f"report.runs: no finished runs under {where!r} (searched for directories holding {SUMMARY_FILE} "
+                f"and W&B offline runs with a .wandb log); point report.runs at a training run's or sweep's "
+                f"output folder, e.g. outputs/train or multirun/train{why}"
+            )
+        runs += found
+        left_out += skipped
+    rows, no_key = group_runs(runs, rep.row_key)
+    if not any(row.runs for row in rows):
+        raise ReportError(
+            f"none of the {len(runs)} runs found has a value at report.row_key={rep.row_key} in its stored config "
+            "(.hydra/config.yaml or its W&B run); pass a key they all have, e.g. report.row_key=algorithm.name"
+        )
+    result = build_report(runs, rows, rep.row_key, rep.ci)
+    result["left_out"] = left_out + no_key
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    plots = [name for key, label, name in CURVES if plot_curves(rows, key, label, run_dir / name, rep.ci)]
+    plots += [
+        name
+        for name, plot in (("benchmarks.png", plot_benchmarks), ("ablation.png", plot_ablation))
+        if plot(result, run_dir / name)
+    ]
+    result["plots"] = plots
+    (run_dir / REPORT_JSON).write_text(json.dumps(result, indent=2) + "\n")
+    text = markdown(result)
+    (run_dir / REPORT_MD).write_text(text)
+
+    cfg = copy.deepcopy(cfg)
+    cfg.logger.group = cfg.logger.group or "report"
+    cfg.logger.name = cfg.logger.name or f"report-{rep.row_key}"
+    # RunLogger takes no job type; W&B reads this variable at its first init in a process (the CLI's case).
+    with _env("WANDB_JOB_TYPE", "report"):
+        logger = RunLogger(cfg, conf.logger, run_dir, resume_step=0)
+    summary: dict[str, Any] = {"report/runs": len(runs), "report/rows": len(rows), "run_dir": str(run_dir)}
+    for row in result["rows"]:
+        for key, c in row["cells"].items():
+            if c is not None:
+                summary[f"report/{row['row']}/{key}"] = c["mean"]
+    try:
+        header = ["row", "n", "seeds", *(c.label for c in COLUMNS)]
+        logger.table("report/table", header, table_rows(result), step=0)
+        if conf.logger.kind == "wandb":
+            import wandb
+
+            logger._wandb_call("log", {f"report/{Path(p).stem}": wandb.Image(str(run_dir / p)) for p in plots}, step=0)
+        logger.summary(summary)
+    finally:
+        logger.finish()
+    print(f"\n{text}")
+    return summary
