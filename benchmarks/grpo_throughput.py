@@ -2,6 +2,9 @@
 
     python benchmarks/grpo_throughput.py                      # both, default workload
     python benchmarks/grpo_throughput.py --which ours --G 4 --max-new-tokens 128
+    python benchmarks/grpo_throughput.py --which ours --profile   # torch.profiler's top entries
+    python benchmarks/grpo_throughput.py --scaling             # ours: s/step for G x length
+    python benchmarks/grpo_throughput.py --device cuda --autocast bfloat16 --arch DIR  # a GPU
 
 Each framework runs in its own child process (so peak RSS is its own) on the same
 prompts, model, LoRA, sampling settings, β and reward. Printed per framework: seconds
@@ -14,6 +17,11 @@ alpha=32 on all linear layers, 2 prompts x G=8 completions per step, at most 48 
 tokens, temperature 1.0, beta=0.04 (reference pass on), one optimisation epoch, the
 lexicon reward, 8 steps. TRL runs without gradient checkpointing (its default is on,
 which only slows it on this workload).
+
+``--arch DIR`` gives both frameworks the architecture in DIR/config.json with random
+weights (and DIR's tokenizer): a throughput figure for a model whose weights are not at
+hand, e.g. Phi-2's architecture on a machine without the hub. Random weights rarely emit
+EOS, so every completion runs to the token limit, in both frameworks alike.
 """
 
 from __future__ import annotations
@@ -42,6 +50,15 @@ def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # Linux reports KiB
 
 
+def peak_memory_gb(device: str) -> float:
+    """Peak RSS on CPU; peak allocated GPU memory on CUDA."""
+    if device == "cuda":
+        import torch
+
+        return torch.cuda.max_memory_allocated() / 1024**3
+    return peak_rss_gb()
+
+
 def run_ours(args: argparse.Namespace) -> dict:
     sys.path.insert(0, str(ROOT))
     from hydra import compose, initialize_config_dir
@@ -67,7 +84,11 @@ def run_ours(args: argparse.Namespace) -> dict:
         "logger=none",
         "eval.before=false",
         "eval.after=false",
+        f"device={args.device}",
+        f"model.autocast={args.autocast}",
     ]
+    if args.arch:
+        overrides += ["model.loader=config", f"model.path={args.arch}", f"model.name={Path(args.arch).name}"]
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
         cfg = compose(config_name="config", overrides=overrides)
     trainer = Trainer(validate(cfg), cfg, Path(tempfile.mkdtemp(prefix="bench-ours-")))
@@ -76,11 +97,23 @@ def run_ours(args: argparse.Namespace) -> dict:
     times, tokens, losses = [], [], []
     for step in range(args.steps):
         t0 = time.perf_counter()
-        stats = trainer.step(step)
+        stats = profiled_step(trainer, step, args.device) if args.profile and step == 1 else trainer.step(step)
         times.append(time.perf_counter() - t0)
         tokens.append(float(stats["completions/mean_length"]) * args.prompts * args.G)
         losses.append(float(stats["policy/loss"]))
-    return {"times": times, "tokens": tokens, "losses": losses, "rss_gb": peak_rss_gb()}
+    return {"times": times, "tokens": tokens, "losses": losses, "rss_gb": peak_memory_gb(args.device)}
+
+
+def profiled_step(trainer: object, step: int, device: str) -> dict:
+    """One step under torch.profiler; prints the operators that took the most time."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
+    with profile(activities=activities) as prof:
+        stats = trainer.step(step)
+    key = "self_cuda_time_total" if device == "cuda" else "self_cpu_time_total"
+    print(prof.key_averages().table(sort_by=key, row_limit=15), file=sys.stderr, flush=True)
+    return stats
 
 
 def run_trl(args: argparse.Namespace) -> dict:
@@ -93,7 +126,7 @@ def run_trl(args: argparse.Namespace) -> dict:
     from biasgrpo.policy import smollm2_folder
     from biasgrpo.rewards.lexicon import LexiconReward
 
-    folder = smollm2_folder() if args.model == "smollm2_135m" else args.model
+    folder = args.arch or (smollm2_folder() if args.model == "smollm2_135m" else args.model)
     lexicon = LexiconReward("lexicon", 0.5, 0.25, 0.25)
 
     def reward(prompts: list, completions: list, **kwargs: object) -> list[float]:
@@ -116,8 +149,8 @@ def run_trl(args: argparse.Namespace) -> dict:
         max_steps=args.steps,
         logging_steps=1,
         report_to="none",
-        use_cpu=True,
-        bf16=False,
+        use_cpu=args.device == "cpu",
+        bf16=args.autocast == "bfloat16",
         gradient_checkpointing=False,
         save_strategy="no",
         shuffle_dataset=False,
@@ -139,7 +172,12 @@ def run_trl(args: argparse.Namespace) -> dict:
                 tokens.append(logs["completions/mean_length"] * n)
                 losses.append(logs.get("loss", float("nan")))
 
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    if args.arch:
+        from transformers import AutoConfig
+
+        model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(folder), dtype=torch.float32)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(folder)
     trainer = GRPOTrainer(
         model=model,
@@ -151,54 +189,107 @@ def run_trl(args: argparse.Namespace) -> dict:
         callbacks=[Clock()],
     )
     trainer.train()
-    return {"times": times, "tokens": tokens, "losses": losses, "rss_gb": peak_rss_gb()}
+    return {"times": times, "tokens": tokens, "losses": losses, "rss_gb": peak_memory_gb(args.device)}
 
 
 def summarise(name: str, result: dict) -> dict:
     later = result["times"][1:] or result["times"]
     step_s = statistics.median(later)
     tok_s = sum(result["tokens"][1:]) / sum(later) if len(result["times"]) > 1 else result["tokens"][0] / step_s
-    return {"name": name, "s_per_step": step_s, "completion_tok_s": tok_s, "peak_rss_gb": result["rss_gb"]}
+    return {
+        "name": name,
+        "s_per_step": step_s,
+        "completion_tok_s": tok_s,
+        "peak_rss_gb": result["rss_gb"],
+        "times": result["times"],
+    }
+
+
+def run_child(name: str, args: argparse.Namespace, extra: list[str]) -> dict | None:
+    """Run one framework in its own process; None (with its stderr shown) if it failed."""
+    cmd = [sys.executable, __file__, "--child", name, *sys.argv[1:], *extra]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    if args.profile:
+        print(out.stderr[-6000:], file=sys.stderr)
+    line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
+    if line is None:
+        print(f"{name} failed (rc {out.returncode}):\n{out.stderr[-3000:]}", file=sys.stderr)
+        return None
+    return json.loads(line[len("RESULT ") :])
+
+
+def workload(args: argparse.Namespace) -> str:
+    model = f"random-weight {Path(args.arch).name} architecture" if args.arch else args.model
+    precision = "fp32" if args.autocast == "none" else f"fp32 weights, {args.autocast} autocast"
+    threads = f", {args.threads} threads" if args.threads else ""
+    return (
+        f"{model}, {args.prompts} prompts x G={args.G}, max {args.max_new_tokens} new tokens, beta={args.beta}, "
+        f"{args.steps} steps, LoRA r=16 all linear, {precision}, {args.device}{threads}"
+    )
+
+
+def compare(args: argparse.Namespace) -> None:
+    """Each framework in turn on the workload; the table and the ours/TRL ratios."""
+    rows = [summarise(n, r) for n in args.which.split(",") if (r := run_child(n, args, [])) is not None]
+    memory = "peak GPU GB" if args.device == "cuda" else "peak RSS GB"
+    print(f"\nworkload: {workload(args)}")
+    print(f"{'':6s} {'s/step':>8s} {'compl tok/s':>12s} {memory:>12s}")
+    for r in rows:
+        print(f"{r['name']:6s} {r['s_per_step']:8.2f} {r['completion_tok_s']:12.1f} {r['peak_rss_gb']:12.2f}")
+    for r in rows:
+        print(f"{r['name']} s per step: " + " ".join(f"{t:.2f}" for t in r["times"]))
+    if len(rows) == 2:
+        a, b = rows
+        print(
+            f"ratio {a['name']}/{b['name']}: tokens/s x{a['completion_tok_s'] / b['completion_tok_s']:.2f}, "
+            f"s/step x{a['s_per_step'] / b['s_per_step']:.2f}, memory x{a['peak_rss_gb'] / b['peak_rss_gb']:.2f}"
+        )
+
+
+def scaling(args: argparse.Namespace) -> None:
+    """Ours alone: seconds per step over G x completion length (how cost grows with work)."""
+    lengths = (32, 64, 128)
+    print(f"\nscaling, ours: s/step (completion tok/s); {workload(args)} otherwise")
+    print(f"{'G':>4s} " + " ".join(f"{f'T={t}':>16s}" for t in lengths))
+    for G in (2, 4, 8):
+        cells = []
+        for T in lengths:
+            r = run_child("ours", args, ["--G", str(G), "--max-new-tokens", str(T)])
+            cells.append(
+                "failed" if r is None else "{s_per_step:6.2f} ({completion_tok_s:5.1f})".format(**summarise("", r))
+            )
+        print(f"{G:4d} " + " ".join(f"{c:>16s}" for c in cells), flush=True)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--which", default="ours,trl", help="comma-separated: ours, trl")
     p.add_argument("--model", default="smollm2_135m", help="a conf/model option (ours); TRL gets its folder or hub id")
+    p.add_argument("--arch", default="", help="a folder with config.json and a tokenizer: random weights, both")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--autocast", default="none", choices=["none", "bfloat16"])
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     p.add_argument("--prompts", type=int, default=2)
     p.add_argument("--G", type=int, default=8)
     p.add_argument("--max-new-tokens", type=int, default=48)
     p.add_argument("--beta", type=float, default=0.04)
     p.add_argument("--steps", type=int, default=8)
+    p.add_argument("--profile", action="store_true", help="ours: print torch.profiler's top entries of step 2")
+    p.add_argument("--scaling", action="store_true", help="ours: s/step for G = 2, 4, 8 x lengths 32, 64, 128")
     p.add_argument("--child", choices=["ours", "trl"], help=argparse.SUPPRESS)
     args = p.parse_args()
 
     if args.child:
+        if args.threads:
+            import torch
+
+            torch.set_num_threads(args.threads)
         result = run_ours(args) if args.child == "ours" else run_trl(args)
         print("RESULT " + json.dumps(result), flush=True)
-        return
-
-    rows = []
-    for name in args.which.split(","):
-        cmd = [sys.executable, __file__, "--child", name, *sys.argv[1:]]
-        out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-        line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
-        if line is None:
-            sys.exit(f"{name} failed:\n{out.stderr[-3000:]}")
-        rows.append(summarise(name, json.loads(line[len("RESULT ") :])))
-    print(
-        f"\nworkload: {args.model}, {args.prompts} prompts x G={args.G}, max {args.max_new_tokens} new tokens, "
-        f"beta={args.beta}, {args.steps} steps, LoRA r=16 all linear, fp32 CPU"
-    )
-    print(f"{'':6s} {'s/step':>8s} {'compl tok/s':>12s} {'peak RSS GB':>12s}")
-    for r in rows:
-        print(f"{r['name']:6s} {r['s_per_step']:8.2f} {r['completion_tok_s']:12.1f} {r['peak_rss_gb']:12.2f}")
-    if len(rows) == 2:
-        a, b = rows
-        print(
-            f"ratio {a['name']}/{b['name']}: tokens/s x{a['completion_tok_s'] / b['completion_tok_s']:.2f}, "
-            f"s/step x{a['s_per_step'] / b['s_per_step']:.2f}, peak RSS x{a['peak_rss_gb'] / b['peak_rss_gb']:.2f}"
-        )
+    elif args.scaling:
+        scaling(args)
+    else:
+        compare(args)
 
 
 if __name__ == "__main__":

@@ -57,8 +57,9 @@ class ModelConfig:
     """float32 | bfloat16 | float16: the weights' dtype."""
     autocast: str = "none"
     """none | bfloat16 | float16: run the policy's forward passes (sampling, log-probs) under
-    ``torch.autocast`` while the weights and optimizer stay in ``dtype``. bfloat16 is the
-    usual choice on GPUs, and on CPUs with AMX (matmuls several times faster than fp32)."""
+    ``torch.autocast`` while the weights and optimizer stay in ``dtype``: bfloat16 on GPUs. On
+    CPU it was measured slower than fp32 (docs/performance.md): every forward pass casts the
+    fp32 weights again, which costs more than the faster bf16 matmuls save at these sizes."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass: less memory, about a third more compute."""
     chat_template: bool = True
