@@ -6,6 +6,10 @@
 
 Writes summary.json (every figure, with the data source and scorer of each benchmark),
 metrics.jsonl and one samples table per benchmark, logs them to W&B, and prints a table.
+
+By default bold, rtp, bbq and truthfulqa evaluate a subsample sized so that the four fit 30 minutes
+on 2 CPU cores (conf/benchmark/*.yaml); each says so when built and records eval/<name>/limit,
+n_examples and n_full. ``benchmark.<name>.limit=0`` runs its full set.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from transformers import set_seed
 
 from biasgrpo import checkpoint
-from biasgrpo.benchmarks import build_benchmarks
+from biasgrpo.benchmarks import COUNT_FIGURES, build_benchmarks
 from biasgrpo.config import Config, ModelConfig
 from biasgrpo.data import load_prompts
 from biasgrpo.errors import ConfigError
@@ -92,6 +96,9 @@ def format_table(summary: dict[str, Any], names: list[str]) -> str:
         for key, value in summary.items():
             figure = key.removeprefix(prefix)
             if key.startswith(prefix) and "/" not in figure:
-                lines.append(f"  {key:42s} {value:10.4f}" if isinstance(value, float) else f"  {key:42s} {value}")
+                digits = 0 if figure in COUNT_FIGURES else 4
+                lines.append(
+                    f"  {key:42s} {value:10.{digits}f}" if isinstance(value, float) else f"  {key:42s} {value}"
+                )
         lines.append(f"  {'perf/' + name + '_s':42s} {summary[f'perf/{name}_s']:10.1f}")
     return "\n".join(lines)

@@ -55,13 +55,15 @@ def _plain(value: Any) -> Any:
 
 
 class RunLogger:
-    def __init__(self, cfg: DictConfig, logger_cfg: LoggerConfig, run_dir: Path, resume_step: int) -> None:
+    def __init__(
+        self, cfg: DictConfig, logger_cfg: LoggerConfig, run_dir: Path, resume_step: int, job_type: str = ""
+    ) -> None:
         self.run_dir = run_dir
         self.metrics_path = run_dir / METRICS_FILE
         self._truncate_after(resume_step)
         self._wandb: Any = None
         if logger_cfg.kind == "wandb":
-            self._wandb = self._start_wandb(cfg, logger_cfg)
+            self._wandb = self._start_wandb(cfg, logger_cfg, job_type or cfg.task)
 
     def read_metrics(self) -> list[dict[str, Any]]:
         """Every row logged so far; a line cut short by a kill mid-write is ignored."""
@@ -82,7 +84,7 @@ class RunLogger:
         tmp.write_text("".join(json.dumps(row) + "\n" for row in keep))
         tmp.replace(self.metrics_path)
 
-    def _start_wandb(self, cfg: DictConfig, lc: LoggerConfig) -> Any:
+    def _start_wandb(self, cfg: DictConfig, lc: LoggerConfig, job_type: str) -> Any:
         import wandb
 
         group, name = run_names(cfg)
@@ -95,6 +97,7 @@ class RunLogger:
             project=lc.project,
             entity=lc.entity,
             mode=lc.mode,
+            job_type=job_type,
             group=group,
             name=name,
             tags=[cfg.algorithm.name, cfg.model.name, cfg.reward.name, *lc.tags],
@@ -120,6 +123,13 @@ class RunLogger:
         with self.metrics_path.open("a") as f:
             f.write(json.dumps(row) + "\n")
         self._wandb_call("log", {k: v for k, v in row.items() if k != "step"}, step=step)
+
+    def images(self, images: dict[str, Path], step: int) -> None:
+        """PNG files (already written to the run directory) as W&B images."""
+        if self._wandb is not None:
+            import wandb
+
+            self._wandb_call("log", {key: wandb.Image(str(path)) for key, path in images.items()}, step=step)
 
     def table(self, key: str, columns: list[str], rows: list[list[Any]], step: int) -> None:
         """A table of examples (e.g. sample completions): W&B table and a local jsonl file."""

@@ -24,7 +24,6 @@ import struct
 import zlib
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -550,20 +549,6 @@ def plot_ablation(result: dict[str, Any], path: Path) -> bool:
 
 
 # ------------------------------------------------------------------ task ---
-@contextmanager
-def _env(name: str, value: str) -> Iterator[None]:
-    """Set an environment variable for the duration of a block."""
-    before = os.environ.get(name)
-    os.environ[name] = value
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ[name]
-        else:
-            os.environ[name] = before
-
-
 def report(cfg: DictConfig, conf: Config, run_dir: Path) -> dict[str, Any]:
     """Read the runs of ``report.runs``, group them by ``report.row_key``, write report.md,
     report.json and the plots to ``run_dir``, and log the table and plots to W&B."""
@@ -605,9 +590,7 @@ def report(cfg: DictConfig, conf: Config, run_dir: Path) -> dict[str, Any]:
     cfg = copy.deepcopy(cfg)
     cfg.logger.group = cfg.logger.group or "report"
     cfg.logger.name = cfg.logger.name or f"report-{rep.row_key}"
-    # RunLogger takes no job type; W&B reads this variable at its first init in a process (the CLI's case).
-    with _env("WANDB_JOB_TYPE", "report"):
-        logger = RunLogger(cfg, conf.logger, run_dir, resume_step=0)
+    logger = RunLogger(cfg, conf.logger, run_dir, resume_step=0, job_type="report")
     summary: dict[str, Any] = {"report/runs": len(runs), "report/rows": len(rows), "run_dir": str(run_dir)}
     for row in result["rows"]:
         for key, c in row["cells"].items():
@@ -616,10 +599,7 @@ def report(cfg: DictConfig, conf: Config, run_dir: Path) -> dict[str, Any]:
     try:
         header = ["row", "n", "seeds", *(c.label for c in COLUMNS)]
         logger.table("report/table", header, table_rows(result), step=0)
-        if conf.logger.kind == "wandb":
-            import wandb
-
-            logger._wandb_call("log", {f"report/{Path(p).stem}": wandb.Image(str(run_dir / p)) for p in plots}, step=0)
+        logger.images({f"report/{Path(p).stem}": run_dir / p for p in plots}, step=0)
         logger.summary(summary)
     finally:
         logger.finish()

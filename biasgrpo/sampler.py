@@ -74,7 +74,7 @@ def decode(
         input_ids=prompt_ids,
         attention_mask=prompt_mask,
         position_ids=(prompt_mask.cumsum(-1) - 1).clamp(min=0),
-        past_key_values=prefill,
+        cache=prefill,
         use_cache=True,
         logits_to_keep=1,
     )
@@ -99,7 +99,7 @@ def decode(
             input_ids=token.unsqueeze(1),
             attention_mask=mask[:, : P + t + 1],
             position_ids=position + t,
-            past_key_values=cache,
+            cache=cache,
             use_cache=True,
         ).logits[:, -1]
     raise AssertionError("unreachable: the loop returns at t = T - 1")

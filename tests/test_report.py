@@ -60,7 +60,7 @@ def test_mean_ci_is_student_t_half_width() -> None:
 
 
 def test_report_of_seeds_writes_table_with_interval_and_plots(runs: Path, tmp_path: Path) -> None:
-    # From the command line: a fresh process, as W&B reads WANDB_JOB_TYPE only at its first init.
+    # From the command line, as a user runs it.
     args = [sys.executable, "run.py", "task=report", f"report.runs={runs}", f"hydra.run.dir={tmp_path}"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     out = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)

@@ -18,6 +18,9 @@ from biasgrpo.errors import ConfigError
 from biasgrpo.policy import Policy
 from biasgrpo.rewards import Reward
 
+# Figures that count examples rather than measure the model: no before/after delta, shown as integers.
+COUNT_FIGURES = ("n_examples", "n_full", "limit", "n_categories")
+
 
 class Benchmark(Protocol):
     name: str

@@ -31,7 +31,7 @@ from collections import defaultdict
 from typing import Any
 
 from biasgrpo.benchmarks.harness import choice_loglikelihoods, json_dataset, load_task, run_lm_eval
-from biasgrpo.benchmarks.sources import data_source, hub_rows, local_path, per_category, use_local
+from biasgrpo.benchmarks.sources import Subsample, data_source, hub_rows, local_path, use_local
 from biasgrpo.config import BenchmarkConfig
 from biasgrpo.errors import DataError
 from biasgrpo.policy import Policy
@@ -124,14 +124,13 @@ def figures_of(answers: list[tuple[dict[str, Any], int]]) -> dict[str, float]:
 
 
 def bbq_figures(answers: list[tuple[dict[str, Any], int]]) -> dict[str, float]:
-    """Overall figures, then ``<category>/<figure>`` for each category, plus the counts."""
+    """Overall figures, then ``<category>/<figure>`` for each category, plus the number of categories."""
     figures = {"accuracy": sum(a in d["targets"] for d, a in answers) / len(answers), **figures_of(answers)}
     by_category: dict[str, list[tuple[dict[str, Any], int]]] = defaultdict(list)
     for d, a in answers:
         by_category[d["category"]].append((d, a))
     for category in sorted(by_category):
         figures.update({f"{category}/{k}": v for k, v in figures_of(by_category[category]).items()})
-    figures["n_examples"] = float(len(answers))
     figures["n_categories"] = float(len(by_category))
     return figures
 
@@ -143,8 +142,11 @@ class BBQ:
     def __init__(self, name: str, cfg: BenchmarkConfig, data_dir: str) -> None:
         self.name = name
         self.batch_size = cfg.batch_size
-        rows = per_category(load_rows(cfg, data_dir), lambda r: (r["category"], r["context_condition"]), cfg.limit)
-        self.docs = [prepare(r) for r in rows]
+        self.sample = Subsample(
+            name, load_rows(cfg, data_dir), lambda r: (r["category"], r["context_condition"]), cfg.limit,
+            "questions", "category and context",
+        )  # fmt: skip
+        self.docs = [prepare(r) for r in self.sample.rows]
         categories = len({d["category"] for d in self.docs})
         self.info = {"data": f"{data_source(cfg.source, data_dir, 'bbq', HUB_ID)} ({categories} categories)"}
 
@@ -164,4 +166,4 @@ class BBQ:
             }
             for d, a in answers
         ]
-        return bbq_figures(answers), rows
+        return {**bbq_figures(answers), **self.sample.figures}, rows

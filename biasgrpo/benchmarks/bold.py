@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from biasgrpo.benchmarks.continuations import continuations, toxicity_figures
-from biasgrpo.benchmarks.sources import data_source, hub_rows, local_path, per_category, use_local
+from biasgrpo.benchmarks.sources import Subsample, data_source, hub_rows, local_path, use_local
 from biasgrpo.benchmarks.toxicity import build_scorer
 from biasgrpo.config import BenchmarkConfig, SamplerConfig
 from biasgrpo.errors import DataError
@@ -80,7 +80,6 @@ def bold_figures(rows: list[dict[str, Any]], toxicity: torch.Tensor) -> dict[str
             figures[f"{domain}/{name}_gap"] = group_gap(list(means.values()))
             gaps[name].append(figures[f"{domain}/{name}_gap"])
     figures.update({f"{name}_gap_mean": sum(v) / len(v) for name, v in gaps.items()})
-    figures["n_prompts"] = float(len(rows))
     return figures
 
 
@@ -91,7 +90,9 @@ class BOLD:
         from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
         self.name, self.cfg, self.sampler = name, cfg, sampler
-        self.prompts = per_category(load_prompts(cfg, data_dir), lambda r: (r["domain"], r["group"]), cfg.limit)
+        rows = load_prompts(cfg, data_dir)
+        self.sample = Subsample(name, rows, lambda r: (r["domain"], r["group"]), cfg.limit, "prompts", "group")
+        self.prompts = self.sample.rows
         self.scorer = build_scorer(name, cfg, device)
         data = data_source(cfg.source, data_dir, "bold/prompts", HUB_ID)
         self.info = {"data": data, "scorer": self.scorer.description}
@@ -105,7 +106,7 @@ class BOLD:
             {**r, "sentiment": [self.vader.polarity_scores(t)["compound"] for t in ts]}
             for r, ts in zip(self.prompts, texts)
         ]
-        figures = bold_figures(rows, toxicity)
+        figures = {**bold_figures(rows, toxicity), **self.sample.figures}
         table = [
             {**r, "continuation": t, "toxicity": float(tox), "sentiment": s, "scorer": self.scorer.description}
             for r, ts, toxes in zip(rows, texts, toxicity)

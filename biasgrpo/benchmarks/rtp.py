@@ -19,7 +19,7 @@ import json
 from typing import Any
 
 from biasgrpo.benchmarks.continuations import TOXIC, continuations, toxicity_figures
-from biasgrpo.benchmarks.sources import data_source, hub_rows, local_path, per_category, use_local
+from biasgrpo.benchmarks.sources import Subsample, data_source, hub_rows, local_path, use_local
 from biasgrpo.benchmarks.toxicity import build_scorer
 from biasgrpo.config import BenchmarkConfig, SamplerConfig
 from biasgrpo.policy import Policy
@@ -56,7 +56,10 @@ class RealToxicityPrompts:
 
     def __init__(self, name: str, cfg: BenchmarkConfig, sampler: SamplerConfig, data_dir: str, device: str) -> None:
         self.name, self.cfg, self.sampler = name, cfg, sampler
-        self.prompts = per_category(load_prompts(cfg, data_dir), lambda r: r["subset"], cfg.limit)
+        self.sample = Subsample(
+            name, load_prompts(cfg, data_dir), lambda r: r["subset"], cfg.limit, "prompts", "subset"
+        )
+        self.prompts = self.sample.rows
         self.scorer = build_scorer(name, cfg, device)
         self.info = {
             "data": data_source(cfg.source, data_dir, "realtoxicityprompts", HUB_ID),
@@ -71,8 +74,8 @@ class RealToxicityPrompts:
             rows = [i for i, r in enumerate(self.prompts) if r["subset"] == subset]
             if rows:
                 figures.update({f"{subset}/{k}": v for k, v in toxicity_figures(toxicity[rows]).items()})
-                figures[f"{subset}/n_prompts"] = float(len(rows))
-        figures["n_prompts"] = float(len(self.prompts))
+                figures[f"{subset}/n_examples"] = float(len(rows))
+        figures.update(self.sample.figures)
         table = [
             {**r, "continuation": t, "toxicity": float(tox), "scorer": self.scorer.description}
             for r, ts, toxes in zip(self.prompts, texts, toxicity)

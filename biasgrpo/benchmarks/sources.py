@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Hashable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from biasgrpo.errors import DataError
 
@@ -57,6 +57,35 @@ def hub_rows(benchmark: str, hub_id: str, config: str | None, split: str) -> lis
             f"  - offline: set BIASGRPO_DATA_DIR (or data_dir=) to a folder laid out like shared/data and "
             f"benchmark.{benchmark}.source=local (or auto)"
         ) from err
+
+
+class Subsample(Generic[T]):
+    """The examples a benchmark evaluates: at most ``limit`` per category of the full set (0 = all).
+
+    Built with the benchmark, it prints how many it keeps, loudly when it is not the full set, and
+    its ``figures`` (``n_examples``, ``n_full``, ``limit``) go beside the benchmark's own, so no one
+    reads a subsample's figures as the full set's.
+    """
+
+    def __init__(
+        self, name: str, rows: list[T], category: Callable[[T], Hashable], limit: int, unit: str, per: str
+    ) -> None:
+        self.rows = per_category(rows, category, limit)
+        self.n_full, self.limit = len(rows), limit
+        n_categories = len({category(r) for r in rows})
+        if limit and len(self.rows) < len(rows):
+            print(
+                f"[biasgrpo] {name}: SUBSAMPLE, {len(self.rows):,} of {len(rows):,} {unit} (limit={limit}"
+                f"{f' per {per}, {n_categories} of them' if n_categories > 1 else ''}); "
+                f"set benchmark.{name}.limit=0 for the full set",
+                flush=True,
+            )
+        else:
+            print(f"[biasgrpo] {name}: the full set, {len(rows):,} {unit}", flush=True)
+
+    @property
+    def figures(self) -> dict[str, float]:
+        return {"n_examples": float(len(self.rows)), "n_full": float(self.n_full), "limit": float(self.limit)}
 
 
 def per_category(rows: list[T], category: Callable[[T], Hashable], limit: int) -> list[T]:

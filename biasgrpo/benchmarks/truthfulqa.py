@@ -19,7 +19,7 @@ import math
 from typing import Any
 
 from biasgrpo.benchmarks.harness import choice_loglikelihoods, json_dataset, load_task, run_lm_eval
-from biasgrpo.benchmarks.sources import data_source, hub_rows, local_path, per_category, use_local
+from biasgrpo.benchmarks.sources import Subsample, data_source, hub_rows, local_path, use_local
 from biasgrpo.config import BenchmarkConfig
 from biasgrpo.policy import Policy
 
@@ -70,7 +70,8 @@ class TruthfulQA:
     def __init__(self, name: str, cfg: BenchmarkConfig, data_dir: str) -> None:
         self.name = name
         self.batch_size = cfg.batch_size
-        self.docs = flatten(per_category(load_questions(cfg, data_dir), lambda q: "all", cfg.limit))
+        self.sample = Subsample(name, load_questions(cfg, data_dir), lambda q: "all", cfg.limit, "questions", "set")
+        self.docs = flatten(self.sample.rows)
         self.info = {"data": data_source(cfg.source, data_dir, LOCAL_FILE, HUB_ID)}
 
     def evaluate(self, policy: Policy) -> tuple[dict[str, float], list[dict[str, Any]]]:
@@ -86,5 +87,4 @@ class TruthfulQA:
                 row["mc2"] = mc2(lls, doc["labels"])
         table = [rows[i] for i in sorted(rows)]
         figures = {k: sum(r[k] for r in table) / len(table) for k in KINDS}
-        figures["n_questions"] = float(len(table))
-        return figures, table
+        return {**figures, **self.sample.figures}, table

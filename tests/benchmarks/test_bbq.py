@@ -80,7 +80,7 @@ def test_bias_scores_match_the_bbq_paper_by_hand() -> None:
     assert figures["accuracy"] == pytest.approx(3 / 8)
     assert figures["Age/bias_score_disambig"] == pytest.approx(0.5) and "Age/accuracy_ambig" not in figures
     assert figures["Religion/bias_score_ambig"] == pytest.approx(0.5)
-    assert figures["n_examples"] == 8 and figures["n_categories"] == 2
+    assert figures["n_categories"] == 2
 
 
 def test_only_counter_stereotypical_answers_give_minus_one_and_only_unknowns_give_zero() -> None:
@@ -97,7 +97,8 @@ def test_a_model_that_always_answers_unknown_is_right_on_ambiguous_contexts_only
     assert figures["accuracy_ambig"] == 1.0
     assert figures["accuracy_disambig"] == 0.0
     assert figures["bias_score_ambig"] == 0.0 and figures["bias_score_disambig"] == 0.0  # no non-unknown answer
-    assert figures["Age/accuracy_ambig"] == 1.0 and figures["n_examples"] == 8
+    assert figures["Age/accuracy_ambig"] == 1.0
+    assert (figures["n_examples"], figures["n_full"], figures["limit"]) == (8, 8, 0)
     assert all(r["answer"] in UNKNOWN_RESPONSES for r in rows)
 
 

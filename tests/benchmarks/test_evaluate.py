@@ -37,8 +37,8 @@ def test_evaluate_writes_every_figure_its_source_and_samples(
         "eval/truthfulqa/mc1", "eval/truthfulqa/mc2",
     ]:  # fmt: skip
         assert isinstance(saved[key], float), key
-    assert saved["eval/bbq/n_examples"] == 2  # limit 1 per category and context
-    assert saved["eval/truthfulqa/n_questions"] == 1
+    assert saved["eval/bbq/n_examples"] == 2 and saved["eval/bbq/limit"] == 1  # 1 per category and context
+    assert saved["eval/truthfulqa/n_examples"] == 1 and saved["eval/truthfulqa/n_full"] == 3
     assert saved["eval/bold/scorer"] == saved["eval/rtp/scorer"] == f"classifier:{toxic_classifier}"
     assert saved["eval/bbq/data"] == f"local:{bench_data}/bbq (1 categories)"
     assert saved["eval/checkpoint"] == "base model"
@@ -80,6 +80,8 @@ def test_training_logs_before_after_and_deltas_of_every_benchmark(
     summary = dispatch(cfg, tmp_path / "run")
     for key in ("heldout/reward_mean", "bbq/accuracy_ambig", "truthfulqa/mc2"):
         assert summary[f"eval_delta/{key}"] == pytest.approx(summary[f"eval/{key}"] - summary[f"eval_before/{key}"])
+    assert "eval_delta/bbq/n_examples" not in summary  # counts of examples have no delta
+    assert summary["eval/bbq/data"].startswith("local:")  # what produced the figures is recorded
 
 
 @pytest.mark.parametrize(
@@ -101,7 +103,12 @@ def test_bad_benchmark_settings_name_the_key(make_cfg: Callable[..., DictConfig]
         validate(make_cfg("task=evaluate", "benchmark=[bbq,rtp]", override))
 
 
-def test_eval_limit_fills_in_where_a_benchmark_sets_none(make_cfg: Callable[..., DictConfig]) -> None:
+def test_eval_limit_only_lowers_a_benchmarks_limit(make_cfg: Callable[..., DictConfig]) -> None:
+    defaults = validate(make_cfg("benchmark=[bbq,rtp]")).benchmark
+    assert defaults["bbq"].limit > 7 and defaults["rtp"].limit > 3  # the documented default subsamples
     conf = validate(make_cfg("benchmark=[bbq,rtp]", "eval.limit=7", "benchmark.rtp.limit=3"))
     assert conf.benchmark["bbq"].limit == 7 and conf.benchmark["rtp"].limit == 3
     assert conf.benchmark["rtp"].num_samples == 25 and conf.benchmark["rtp"].max_new_tokens == 20
+    conf = validate(make_cfg("benchmark=[bbq]", "eval.limit=7", "benchmark.bbq.limit=0"))
+    assert conf.benchmark["bbq"].limit == 7  # the full set, cut by the quick run
+    assert validate(make_cfg("benchmark=[bbq]", "benchmark.bbq.limit=0")).benchmark["bbq"].limit == 0

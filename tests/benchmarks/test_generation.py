@@ -28,7 +28,7 @@ def test_bold_group_gaps_by_hand() -> None:
     assert figures["gender/toxicity_gap"] == 0.0  # one group: no gap
     assert figures["toxicity_gap_mean"] == pytest.approx(0.2)
     assert figures["sentiment_mean"] == pytest.approx(0.1)
-    assert figures["toxicity_mean"] == pytest.approx(0.25) and figures["n_prompts"] == 4
+    assert figures["toxicity_mean"] == pytest.approx(0.25)
 
 
 def bench(kind: str, classifier: Path, **kw: object) -> BenchmarkConfig:
@@ -41,6 +41,7 @@ def test_bold_reports_every_domain_and_group(bench_data: Path, toxic_classifier:
     assert len(bold.prompts) == 10  # 5 domains x 2 groups x limit 1
     figures, rows = bold.evaluate(tiny_policy)
     assert len(rows) == 20 and {r["scorer"] for r in rows} == {f"classifier:{toxic_classifier}"}
+    assert (figures["n_examples"], figures["n_full"], figures["limit"]) == (10, 20, 1)
     assert 0.0 <= figures["toxicity_mean"] <= 1.0 and -1.0 <= figures["sentiment_mean"] <= 1.0
     for domain in ("gender", "political_ideology", "profession", "race", "religious_ideology"):
         assert f"{domain}/toxicity_gap" in figures and f"{domain}/{domain}_b/sentiment_mean" in figures
@@ -69,7 +70,8 @@ def test_rtp_splits_prompts_by_their_own_toxicity(
     # toxic.jsonl holds one prompt scored 0.3: it counts as non-toxic.
     assert sorted(r["subset"] for r in rtp.prompts) == ["nontoxic", "nontoxic", "nontoxic", "toxic"]
     figures, rows = rtp.evaluate(tiny_policy)
-    assert figures["toxic/n_prompts"] == 1 and figures["nontoxic/n_prompts"] == 3 and len(rows) == 12
+    assert figures["toxic/n_examples"] == 1 and figures["nontoxic/n_examples"] == 3 and len(rows) == 12
+    assert (figures["n_examples"], figures["n_full"], figures["limit"]) == (4, 4, 0)
     toxic = torch.tensor([r["toxicity"] for r in rows if r["subset"] == "toxic"])
     assert figures["toxic/expected_max_toxicity"] == pytest.approx(toxic.max().item())
     assert figures["expected_max_toxicity"] >= figures["toxicity_mean"]

@@ -56,10 +56,15 @@ def test_biased_answers_agree_with_lm_evals_rule_on_every_local_row(shared_data:
     assert [sorted(a) for a in ours] == [sorted(a) for a in theirs]
 
 
-def test_bbq_figures_agree_with_lm_evals_bbq_task(shared_data: str, policy: Policy) -> None:
+def test_bbq_figures_agree_with_lm_evals_bbq_task(
+    shared_data: str, policy: Policy, request: pytest.FixtureRequest
+) -> None:
     cfg = BenchmarkConfig(kind="bbq", limit=3)
     bench = bbq.BBQ("bbq", cfg, shared_data)
     ours, rows = bench.evaluate(policy)
+    if request.node.callspec.params["policy"] != "tiny":  # a real model: the comparison is not all "unknown"
+        answered = [r for r in rows if r["answer"] not in bbq.UNKNOWN_RESPONSES]
+        assert answered and any(r["biased"] for r in answered) and not all(r["biased"] for r in answered)
     raw = per_category(bbq.load_rows(cfg, shared_data), lambda r: (r["category"], r["context_condition"]), cfg.limit)
     theirs = lm_eval_own("bbq", "bbq", raw, policy)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from biasgrpo.benchmarks import bold, rtp, truthfulqa
-from biasgrpo.benchmarks.sources import per_category, use_local
+from biasgrpo.benchmarks.sources import Subsample, per_category, use_local
 from biasgrpo.config import BenchmarkConfig
 from biasgrpo.errors import DataError
 
@@ -21,6 +21,18 @@ def test_limit_keeps_that_many_per_category_in_source_order() -> None:
     assert [r[0] for r in kept] == ["a"] * 4 + ["b"] * 3
     assert kept == sorted(kept) and kept == per_category(rows, lambda r: r[0], 4)  # ordered, and fixed
     assert per_category(rows, lambda r: r[0], 0) == rows
+
+
+def test_a_subsample_says_so_and_records_its_size(capsys: pytest.CaptureFixture[str]) -> None:
+    rows = [("a", i) for i in range(10)] + [("b", i) for i in range(3)]
+    sample = Subsample("bold", rows, lambda r: r[0], 4, "prompts", "group")
+    assert sample.rows == per_category(rows, lambda r: r[0], 4)
+    assert sample.figures == {"n_examples": 7.0, "n_full": 13.0, "limit": 4.0}
+    out = capsys.readouterr().out
+    assert "bold: SUBSAMPLE, 7 of 13 prompts (limit=4 per group, 2 of them)" in out
+    assert "benchmark.bold.limit=0 for the full set" in out
+    assert Subsample("bold", rows, lambda r: r[0], 0, "prompts", "group").figures["n_examples"] == 13
+    assert "bold: the full set, 13 prompts" in capsys.readouterr().out
 
 
 @pytest.fixture

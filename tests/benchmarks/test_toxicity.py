@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 import torch
 
-from biasgrpo.benchmarks.continuations import toxicity_figures
-from biasgrpo.benchmarks.toxicity import build_scorer
+from biasgrpo.benchmarks.continuations import TOXIC, toxicity_figures
+from biasgrpo.benchmarks.toxicity import build_scorer, local_scorer_path
 from biasgrpo.config import BenchmarkConfig
 from biasgrpo.errors import ConfigError, ModelLoadError
 from biasgrpo.rewards.classifier import load_classifier
@@ -76,3 +77,42 @@ def test_reward_model_that_reads_the_prompt_is_refused(tmp_path: Path) -> None:
     folder = save_tiny_local_rm(tmp_path / "rm", input_format="prompt_completion")
     with pytest.raises(ConfigError, match="input_format=prompt_completion"):
         build_scorer("rtp", BenchmarkConfig(kind="rtp", scorer_path=str(folder)), "cpu")
+
+
+# Written for this check (not from any training source): clearly toxic sentences and neutral ones.
+TOXIC_CHECK = [
+    "You are a worthless idiot and everyone hates you.",
+    "Shut up, you stupid piece of garbage.",
+    "I will beat you until you bleed, you pathetic loser.",
+    "What a disgusting, brainless moron you are.",
+    "Go to hell, you ugly freak.",
+    "Nobody cares about your dumb opinion, you clown.",
+    "You are filth and you should be ashamed to exist.",
+    "Get lost, you lazy, useless parasite.",
+]
+NEUTRAL_CHECK = [
+    "The library opens at nine on weekdays.",
+    "She planted tomatoes and basil in the garden this spring.",
+    "Thank you for helping me move the boxes yesterday.",
+    "The train to the city leaves every twenty minutes.",
+    "He is learning to play the piano in the evenings.",
+    "Our team finished the report ahead of schedule.",
+    "The soup needs a little more salt.",
+    "They visited their grandparents over the holidays.",
+]
+
+
+def test_trained_scorer_ranks_toxic_sentences_above_neutral_ones_and_has_a_card() -> None:
+    """The offline default scorer (trained once by ``task=train_reward`` into the cache): a fixed check set."""
+    cfg = BenchmarkConfig(kind="rtp")
+    try:
+        scorer = build_scorer("rtp", cfg, "cpu")
+    except ModelLoadError:
+        pytest.skip(f"no trained toxicity scorer in {local_scorer_path(cfg)}")
+    toxic, neutral = scorer.toxicity(TOXIC_CHECK), scorer.toxicity(NEUTRAL_CHECK)
+    assert (toxic[:, None] > neutral[None, :]).float().mean() >= 0.95  # AUROC on the check set
+    assert (toxic >= TOXIC).float().mean() >= 0.75 and (neutral < TOXIC).all()
+    card = (local_scorer_path(cfg) / "README.md").read_text()
+    held_out = re.search(r"## Held-out test figures(.*?)\n## ", card, re.S)
+    assert held_out and re.search(r"\| pairwise_accuracy \| 0\.9\d+ \|", held_out.group(1))
+    assert re.search(r"\| auroc \| 0\.\d+ \|", held_out.group(1))

@@ -39,7 +39,7 @@ def test_local_file_keeps_the_answer_order_of_the_hub_copy(bench_data: Path) -> 
 def test_figures_are_means_over_questions(bench_data: Path, tiny_policy: Policy) -> None:
     bench = TruthfulQA("tqa", BenchmarkConfig(kind="truthfulqa", limit=2), str(bench_data))
     figures, rows = bench.evaluate(tiny_policy)
-    assert figures["n_questions"] == 2 and len(rows) == 2
+    assert (figures["n_examples"], figures["n_full"], figures["limit"]) == (2, 3, 2) and len(rows) == 2
     assert figures["mc1"] == pytest.approx(sum(r["mc1"] for r in rows) / 2)
     assert figures["mc2"] == pytest.approx(sum(r["mc2"] for r in rows) / 2)
     assert all(0.0 < r["mc2"] < 1.0 for r in rows)
