@@ -6,13 +6,16 @@ import json
 import math
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 from omegaconf import DictConfig
 
 from biasgrpo import checkpoint
+from biasgrpo.config import validate
 from biasgrpo.trainer import Trainer, TrainingError
+from biasgrpo.types import Rollout
 from run import dispatch
 
 
@@ -206,3 +209,54 @@ def test_dpo_preference_accuracy_rises(make_cfg: Callable[..., DictConfig], tmp_
     late = [r["dpo/accuracy"] for r in rows[-5:]]
     assert sum(late) / len(late) > 0.8, late
     assert rows[-1]["dpo/margin"] > rows[0]["dpo/margin"]
+
+
+def test_step_loss_and_kl_equal_a_reference_computation(
+    make_cfg: Callable[..., DictConfig], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """One step's logged loss and KL, recomputed on the same batch the way TRL's GRPOTrainer does
+    it: a plain forward over the whole sequences (no shared prompt), log_softmax, advantages
+    (r - mean) / (std + 1e-4) per group, ratio exp(logp - logp.detach()) = 1 at μ = 1, k3 KL to
+    the adapter-free model, sequence mean then batch mean."""
+    import biasgrpo.trainer as trainer_module
+
+    beta, G = 0.1, 4
+    cfg = make_cfg("reward=token_fraction", f"algorithm.kl_coef={beta}", f"algorithm.num_generations={G}")
+    trainer = Trainer(validate(cfg), cfg, tmp_path)
+    with torch.no_grad():  # adapters away from zero, so the policy and the reference differ
+        for name, p in trainer.policy.model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.3)
+    weights = {k: v.clone() for k, v in trainer.policy.model.state_dict().items()}
+    rollouts, real_sample = [], trainer_module.sample
+
+    def recording_sample(*args: Any, **kwargs: Any) -> Rollout:
+        rollouts.append(real_sample(*args, **kwargs))
+        return rollouts[-1]
+
+    monkeypatch.setattr(trainer_module, "sample", recording_sample)
+    stats = trainer.step(0)
+
+    ro, model = rollouts[0], trainer.policy.model
+    model.load_state_dict(weights)  # the weights the step saw
+    T, mask = ro.response_len, ro.response_mask.float()
+
+    def token_logprobs(m: torch.nn.Module) -> torch.Tensor:
+        positions = (ro.attention_mask.cumsum(-1) - 1).clamp(min=0)
+        logits = m(input_ids=ro.input_ids, attention_mask=ro.attention_mask, position_ids=positions).logits
+        logp = torch.log_softmax(logits[:, -T - 1 : -1].float(), dim=-1)
+        return logp.gather(-1, ro.input_ids[:, -T:].unsqueeze(-1)).squeeze(-1)
+
+    with torch.no_grad():
+        current = token_logprobs(model)
+        with model.disable_adapter():
+            reference = token_logprobs(model)
+    rewards = torch.as_tensor(trainer.reward.score(ro.prompts, ro.completions), dtype=torch.float32).view(-1, G)
+    advantages = ((rewards - rewards.mean(1, keepdim=True)) / (rewards.std(1, keepdim=True) + 1e-4)).flatten()
+    kl = torch.exp(reference - current) - (reference - current) - 1
+    per_token = -advantages.unsqueeze(1) + beta * kl
+    loss = ((per_token * mask).sum(1) / mask.sum(1)).mean()
+
+    assert float(kl.abs().max()) > 1e-3  # the KL term is really exercised
+    assert float(stats["policy/loss"]) == pytest.approx(float(loss), abs=1e-5)
+    assert float(stats["policy/kl_ref"]) == pytest.approx(float((kl * mask).sum() / mask.sum()), abs=1e-6)
