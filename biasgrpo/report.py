@@ -36,6 +36,7 @@ from scipy import stats
 from biasgrpo.config import Config
 from biasgrpo.errors import ReportError
 from biasgrpo.logging import METRICS_FILE, SUMMARY_FILE, RunLogger
+from biasgrpo.policy import cache_dir
 
 REPORT_JSON, REPORT_MD = "report.json", "report.md"
 BASE = "base"
@@ -356,7 +357,17 @@ def group_runs(runs: Sequence[Run], row_key: str) -> tuple[list[Row], list[str]]
     return rows, left_out
 
 
-def sources(runs: Sequence[Run]) -> dict[str, list[str]]:
+def portable(text: str, data_dir: str) -> str:
+    """``text`` with this machine's folders written as the variables that name them (the data
+    folder, the model cache) or relative to the working directory, so a shared report holds no
+    local paths."""
+    for folder, name in ((data_dir, "$BIASGRPO_DATA_DIR"), (str(cache_dir()), "$BIASGRPO_CACHE")):
+        if folder:
+            text = text.replace(str(Path(folder).resolve()), name)
+    return text.replace(os.getcwd() + os.sep, "")
+
+
+def sources(runs: Sequence[Run], data_dir: str) -> dict[str, list[str]]:
     """What produced each benchmark's figures (data, scorer, reward), as recorded in the summaries."""
     out: dict[str, set[str]] = defaultdict(set)
     for run in runs:
@@ -364,11 +375,13 @@ def sources(runs: Sequence[Run]) -> dict[str, list[str]]:
             for name in INFO_FIELDS:
                 value = run.summary.get(f"eval/{bench}/{name}")
                 if isinstance(value, str):
-                    out[bench].add(f"{name}: {value}")
+                    out[bench].add(f"{name}: {portable(value, data_dir)}")
     return {bench: sorted(values) for bench, values in out.items()}
 
 
-def build_report(runs: Sequence[Run], rows: Sequence[Row], row_key: str, level: float) -> dict[str, Any]:
+def build_report(
+    runs: Sequence[Run], rows: Sequence[Row], row_key: str, level: float, data_dir: str
+) -> dict[str, Any]:
     """Everything report.json holds: the table (a cell per row and column, None when missing), the
     paper's Phi-2 figures, the benchmarks' sources and the runs read."""
     return {
@@ -390,7 +403,7 @@ def build_report(runs: Sequence[Run], rows: Sequence[Row], row_key: str, level: 
             "source": PAPER_SOURCE,
             "rows": {name: {c.key: c.paper[i] for c in COLUMNS if c.paper} for i, name in enumerate(PAPER_ROWS)},
         },
-        "sources": sources(runs),
+        "sources": sources(runs, data_dir),
         "runs": [
             {"row": row.label, "seed": seed, "source": run.source, "where": run.where}
             for row in rows
@@ -572,7 +585,7 @@ def report(cfg: DictConfig, conf: Config, run_dir: Path) -> dict[str, Any]:
             f"none of the {len(runs)} runs found has a value at report.row_key={rep.row_key} in its stored config "
             "(.hydra/config.yaml or its W&B run); pass a key they all have, e.g. report.row_key=algorithm.name"
         )
-    result = build_report(runs, rows, rep.row_key, rep.ci)
+    result = build_report(runs, rows, rep.row_key, rep.ci, conf.data_dir)
     result["left_out"] = left_out + no_key
 
     run_dir.mkdir(parents=True, exist_ok=True)

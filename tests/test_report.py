@@ -156,3 +156,15 @@ def test_report_config_is_validated() -> None:
     with pytest.raises(ConfigError, match=re.escape("report.ci=1.5")):
         validate(compose_config(["task=report", "report.runs=outputs", "report.ci=1.5"]))
     assert validate(compose_config(["task=report", "report.runs=outputs"])).report.runs == ["outputs"]
+
+
+def test_portable_writes_machine_folders_as_variables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from biasgrpo.report import portable
+
+    monkeypatch.setenv("BIASGRPO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "data"
+    text = f"data: local:{data}/bbq; scorer: local_rm:{tmp_path}/cache/scorer; run {tmp_path}/outputs/x"
+    assert portable(text, str(data)) == (
+        "data: local:$BIASGRPO_DATA_DIR/bbq; scorer: local_rm:$BIASGRPO_CACHE/scorer; run outputs/x"
+    )
