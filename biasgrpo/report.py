@@ -379,9 +379,7 @@ def sources(runs: Sequence[Run], data_dir: str) -> dict[str, list[str]]:
     return {bench: sorted(values) for bench, values in out.items()}
 
 
-def build_report(
-    runs: Sequence[Run], rows: Sequence[Row], row_key: str, level: float, data_dir: str
-) -> dict[str, Any]:
+def build_report(runs: Sequence[Run], rows: Sequence[Row], row_key: str, level: float, data_dir: str) -> dict[str, Any]:
     """Everything report.json holds: the table (a cell per row and column, None when missing), the
     paper's Phi-2 figures, the benchmarks' sources and the runs read."""
     return {
