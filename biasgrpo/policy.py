@@ -20,7 +20,7 @@ from typing import NamedTuple
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from biasgrpo.algorithms.functional import entropy_from_logits, gather_logprobs
+from biasgrpo.algorithms.functional import token_logprobs
 from biasgrpo.config import ModelConfig
 from biasgrpo.errors import ModelLoadError
 
@@ -309,11 +309,16 @@ class Policy:
         last token (for a value head).
         """
         T = response_len
+        tokens = input_ids[:, -T:]
         with self.autocast():
             if group_size > 1:
-                logits, hidden = self._shared_prefix_logits(
+                first, rest, hidden = self._shared_prefix_logits(
                     model, input_ids, attention_mask, T, with_hidden, group_size
                 )
+                # Scored in two parts rather than concatenated: no [n, T, V] copy.
+                lp_first, ent_first = token_logprobs(first, tokens[:, :1])
+                lp_rest, ent_rest = token_logprobs(rest, tokens[:, 1:])
+                logprobs, entropy = torch.cat([lp_first, lp_rest], dim=1), torch.cat([ent_first, ent_rest], dim=1)
             else:
                 out = model(
                     input_ids=input_ids,
@@ -324,15 +329,10 @@ class Policy:
                 )
                 # [n, T, V]: position i predicts token i+1. Sliced explicitly, so a model that
                 # ignores logits_to_keep and returns every position gives the same result.
-                logits = out.logits[:, -T - 1 : -1]
+                logprobs, entropy = token_logprobs(out.logits[:, -T - 1 : -1], tokens)
                 hidden = out.hidden_states[-1] if with_hidden else None
-        # Log-probs and entropy are computed in fp32 whatever the autocast dtype.
-        logprobs = gather_logprobs(logits, input_ids[:, -T:])
-        entropy = None
-        if with_entropy:
-            with torch.no_grad():
-                entropy = entropy_from_logits(logits)
-        return Forward(logprobs, entropy, hidden)
+        # token_logprobs computes in fp32 whatever the autocast dtype.
+        return Forward(logprobs, entropy if with_entropy else None, hidden)
 
     def _shared_prefix_logits(
         self,
@@ -342,8 +342,13 @@ class Policy:
         T: int,
         with_hidden: bool,
         G: int,
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Logits ``[n, T, V]`` predicting the response tokens, the prompt run once per group."""
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Logits predicting the response tokens, the prompt run once per group.
+
+        Returns the logits of the first response token ``[n, 1, V]`` (from the prompt's
+        last position), those of the others ``[n, T-1, V]`` and, with ``with_hidden``,
+        last hidden states ``[n, T+1, H]``.
+        """
         P = input_ids.shape[1] - T
         prompt_ids, prompt_mask = input_ids[::G, :P], attention_mask[::G, :P]  # [n/G, P]
         prefix = model(
@@ -357,18 +362,20 @@ class Policy:
         cache = prefix.cache
         cache.batch_repeat_interleave(G)  # [n/G, ...] -> [n, ...]; gradients flow back through it
         start = prompt_mask.sum(-1, keepdim=True).repeat_interleave(G, dim=0)  # [n, 1] real prompt tokens
+        # The last response token predicts nothing that is scored: it is run only when
+        # its hidden state is wanted (a value head), or when it is the only one.
+        R = T if with_hidden or T == 1 else T - 1
         out = model(
-            input_ids=input_ids[:, P:],
-            attention_mask=attention_mask,
-            position_ids=start + torch.arange(T, device=input_ids.device),
+            input_ids=input_ids[:, P : P + R],
+            attention_mask=attention_mask[:, : P + R],
+            position_ids=start + torch.arange(R, device=input_ids.device),
             cache=cache,
             use_cache=True,
             output_hidden_states=with_hidden,
         )
         first = prefix.logits[:, -1:].repeat_interleave(G, dim=0)  # [n, 1, V]
-        logits = torch.cat([first, out.logits[:, : T - 1]], dim=1)  # [n, T, V]
         hidden = None
         if with_hidden:
             last_prompt = prefix.hidden_states[-1][:, -1:].repeat_interleave(G, dim=0)  # [n, 1, H]
             hidden = torch.cat([last_prompt, out.hidden_states[-1]], dim=1)  # [n, T+1, H]
-        return logits, hidden
+        return first, out.logits[:, : T - 1], hidden

@@ -116,21 +116,69 @@ def aggregate(loss: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.Tensor
     raise ValueError(f"unknown loss aggregation {mode!r}: use seq_mean or token_mean")
 
 
-def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
-    """Per-position entropy of the categorical distribution given by ``logits`` ``[..., V]``."""
-    logp = torch.log_softmax(logits.float(), dim=-1)
-    return -(logp.exp() * logp).sum(-1)
+class _TokenLogprobs(torch.autograd.Function):
+    """Log-probs and entropies from logits ``[N, T, V]`` in one pass over the vocabulary.
 
+    Per position with logits x, sampled token k and p = softmax(x):
 
-def gather_logprobs(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-    """Log-probability of each ``tokens[n, t]`` under ``logits[n, t, :]``; ``[N, T]``.
+        log p_k = x_k - logsumexp(x)         d log p_k / dx = onehot(k) - p
+        H       = logsumexp(x) - Σ_j p_j x_j (returned without gradient)
 
-    Uses logsumexp rather than a full log_softmax so the ``[N, T, V]`` tensor of
-    log-probs is never materialised (V is 49k for SmolLM2, 51k for Phi-2).
+    Composed from torch ops, this costs several ``[N, T, V]`` temporaries (the softmax
+    of the logsumexp backward, gather's zero-filled gradient and their sum, the
+    log-softmax, exp and product of the entropy), each a fresh allocation of V floats
+    per position that the kernel zero-fills page by page. Here a few rows at a time are
+    reduced while they are in cache, and the backward writes the gradient once.
     """
-    logits = logits.float()
-    picked = torch.gather(logits, -1, tokens.unsqueeze(-1)).squeeze(-1)
-    return picked - torch.logsumexp(logits, dim=-1)
+
+    POSITIONS = 64  # positions per chunk: 64 x 49k floats = 12 MB
+
+    @staticmethod
+    def forward(
+        ctx: torch.autograd.function.FunctionCtx, logits: torch.Tensor, tokens: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        N, T = tokens.shape
+        dtype = torch.promote_types(logits.dtype, torch.float32)  # bf16 logits reduce in fp32
+        lse = logits.new_empty((N, T), dtype=dtype)
+        logprobs, entropy = torch.empty_like(lse), torch.empty_like(lse)
+        step = max(1, _TokenLogprobs.POSITIONS // max(T, 1))
+        for i in range(0, N, step):
+            rows = slice(i, i + step)
+            x = logits[rows].to(dtype)  # [n, T, V]
+            top = x.amax(dim=-1, keepdim=True)
+            e = (x - top).exp_()
+            total = e.sum(dim=-1)
+            lse[rows] = top.squeeze(-1) + total.log()
+            logprobs[rows] = x.gather(-1, tokens[rows].unsqueeze(-1)).squeeze(-1) - lse[rows]
+            entropy[rows] = lse[rows] - (e * x).sum(dim=-1) / total
+        ctx.save_for_backward(logits, tokens, lse)
+        ctx.mark_non_differentiable(entropy)
+        return logprobs, entropy
+
+    @staticmethod
+    def backward(
+        ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor, _: torch.Tensor
+    ) -> tuple[torch.Tensor, None]:
+        logits, tokens, lse = ctx.saved_tensors
+        N, T = tokens.shape
+        out = torch.empty(logits.shape, dtype=logits.dtype, device=logits.device)
+        step = max(1, _TokenLogprobs.POSITIONS // max(T, 1))
+        for i in range(0, N, step):
+            rows = slice(i, i + step)
+            g = grad[rows].to(lse.dtype).unsqueeze(-1)  # [n, T, 1]
+            d = (logits[rows].to(lse.dtype) - lse[rows].unsqueeze(-1)).exp_().mul_(-g)  # -g p
+            out[rows] = d.scatter_add_(-1, tokens[rows].unsqueeze(-1), g)  # + g onehot(k)
+        return out, None
+
+
+def token_logprobs(logits: torch.Tensor, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-probability of each ``tokens[n, t]`` under ``logits[n, t, :]``, and the entropy there.
+
+    Returns ``(logprobs, entropy)``, both ``[N, T]`` in fp32 (or fp64 for fp64 logits);
+    gradients flow to the logits through ``logprobs`` only. ``logits`` may be a strided
+    view (a slice of a longer sequence): it is read in place, never copied whole.
+    """
+    return _TokenLogprobs.apply(logits, tokens)
 
 
 def gae(

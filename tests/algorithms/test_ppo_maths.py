@@ -296,7 +296,7 @@ def test_loss_gradient_step_moves_logprob_with_the_advantage(sign):
     tokens = torch.tensor([[2, 0, 3]])
     values = torch.nn.Parameter(torch.zeros(1, 3))
     mask = torch.ones(1, 3)
-    before = F.gather_logprobs(logits, tokens).detach()
+    before = F.token_logprobs(logits, tokens)[0].detach()
     mb = _minibatch(
         advantages=torch.tensor([[0.0, sign, 0.0]]),
         old_logprobs=before.clone(),
@@ -304,11 +304,11 @@ def test_loss_gradient_step_moves_logprob_with_the_advantage(sign):
         old_values=torch.zeros(1, 3),
         mask=mask,
     )
-    loss, _ = PPO(PPOConfig()).loss(F.gather_logprobs(logits, tokens), values, mb)
+    loss, _ = PPO(PPOConfig()).loss(F.token_logprobs(logits, tokens)[0], values, mb)
     loss.backward()
     with torch.no_grad():
         logits -= 0.5 * logits.grad
-    change = F.gather_logprobs(logits, tokens).detach() - before
+    change = F.token_logprobs(logits, tokens)[0].detach() - before
     assert sign * change[0, 1].item() > 1e-3
     torch.testing.assert_close(change[0, [0, 2]], torch.zeros(2))  # zero advantage: untouched
     assert math.isfinite(loss.item())
@@ -319,7 +319,7 @@ def test_loss_without_policy_gives_policy_no_gradient():
     values = torch.nn.Parameter(torch.zeros(1, 2))
     tokens = torch.tensor([[0, 1]])
     mb = _minibatch(torch.ones(1, 2), torch.zeros(1, 2), torch.ones(1, 2), torch.zeros(1, 2), torch.ones(1, 2))
-    loss, _ = PPO(PPOConfig()).loss(F.gather_logprobs(logits, tokens), values, mb, train_policy=False)
+    loss, _ = PPO(PPOConfig()).loss(F.token_logprobs(logits, tokens)[0], values, mb, train_policy=False)
     loss.backward()
     assert logits.grad is None or torch.all(logits.grad == 0)
     assert torch.all(values.grad < 0)  # V below its return of 1: the step raises it
