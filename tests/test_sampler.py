@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from biasgrpo.config import SamplerConfig
+from biasgrpo.policy import prepacked_linears
 from biasgrpo.sampler import decode, next_tokens, response_mask_from, sample
 from tests.test_policy import tiny_policy
 
@@ -99,7 +100,7 @@ def test_merged_generation_model_matches_adapters_and_restores_weights_bitwise()
     before = {k: v.clone() for k, v in policy.model.state_dict().items()}
     with torch.no_grad():
         adapted = policy.model(input_ids=enc.input_ids, attention_mask=enc.attention_mask).logits
-        with policy.generation_model() as model:
+        with policy.generation_model(rows=4) as model:
             merged = model(input_ids=enc.input_ids, attention_mask=enc.attention_mask).logits
         with policy.model.disable_adapter():
             base = policy.model(input_ids=enc.input_ids, attention_mask=enc.attention_mask).logits
@@ -107,6 +108,22 @@ def test_merged_generation_model_matches_adapters_and_restores_weights_bitwise()
     assert not torch.allclose(merged, base, atol=1e-2)  # the adapters do change the model
     after = policy.model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+@pytest.mark.skipif(not torch._C.has_mkl, reason="prepacking needs an MKL build of torch")
+def test_prepacked_linears_give_nn_linear_outputs_bitwise_then_restore_it() -> None:
+    policy = trained_lora_policy()
+    enc = encoded(policy)
+    linears = [m for m in policy.model.modules() if isinstance(m, torch.nn.Linear)]
+    with torch.no_grad():
+        plain = policy.model(input_ids=enc.input_ids, attention_mask=enc.attention_mask).logits
+        with prepacked_linears(policy.model, rows=3):
+            assert all("forward" in m.__dict__ for m in linears)  # every layer runs prepacked
+            packed = policy.model(input_ids=enc.input_ids, attention_mask=enc.attention_mask).logits
+    assert torch.equal(packed, plain)
+    assert not any("forward" in m.__dict__ for m in linears)
+    with prepacked_linears(policy.model, rows=3, enabled=False):  # under autocast: untouched
+        assert not any("forward" in m.__dict__ for m in linears)
 
 
 def test_sample_builds_a_rollout_of_groups() -> None:
