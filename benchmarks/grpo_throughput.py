@@ -1,6 +1,7 @@
 """GRPO throughput: BiasGRPO against TRL's GRPOTrainer on one identical workload.
 
     python benchmarks/grpo_throughput.py                      # both, default workload
+    python benchmarks/grpo_throughput.py --repeats 3            # alternating, median ratio
     python benchmarks/grpo_throughput.py --which ours --G 4 --max-new-tokens 128
     python benchmarks/grpo_throughput.py --which ours --profile   # torch.profiler's top entries
     python benchmarks/grpo_throughput.py --scaling             # ours: s/step for G x length
@@ -229,20 +230,35 @@ def workload(args: argparse.Namespace) -> str:
 
 
 def compare(args: argparse.Namespace) -> None:
-    """Each framework in turn on the workload; the table and the ours/TRL ratios."""
-    rows = [summarise(n, r) for n in args.which.split(",") if (r := run_child(n, args, [])) is not None]
+    """Each framework in turn on the workload, ``--repeats`` times; the table and the ratios.
+
+    Repeats alternate the frameworks (ours, TRL, ours, TRL, ...), so that a slow spell of a
+    shared machine falls on both; the ratio is the median of the repeats' ratios.
+    """
+    names = args.which.split(",")
+    runs = [[summarise(n, r) for n in names if (r := run_child(n, args, [])) is not None] for _ in range(args.repeats)]
     memory = "peak GPU GB" if args.device == "cuda" else "peak RSS GB"
     print(f"\nworkload: {workload(args)}")
     print(f"{'':6s} {'s/step':>8s} {'compl tok/s':>12s} {memory:>12s}")
-    for r in rows:
-        print(f"{r['name']:6s} {r['s_per_step']:8.2f} {r['completion_tok_s']:12.1f} {r['peak_rss_gb']:12.2f}")
-    for r in rows:
-        print(f"{r['name']} s per step: " + " ".join(f"{t:.2f}" for t in r["times"]))
-    if len(rows) == 2:
-        a, b = rows
+    for i, rows in enumerate(runs):
+        tag = f" (repeat {i + 1})" if args.repeats > 1 else ""
+        for r in rows:
+            print(f"{r['name']:6s} {r['s_per_step']:8.2f} {r['completion_tok_s']:12.1f} {r['peak_rss_gb']:12.2f}{tag}")
+    for rows in runs:
+        for r in rows:
+            print(f"{r['name']} s per step: " + " ".join(f"{t:.2f}" for t in r["times"]))
+    pairs = [rows for rows in runs if len(rows) == 2]
+    if pairs:
+        a, b = pairs[0][0]["name"], pairs[0][1]["name"]
+        ratios = {
+            key: statistics.median(x[key] / y[key] for x, y in pairs)
+            for key in ("completion_tok_s", "s_per_step", "peak_rss_gb")
+        }
+        each = " ".join(f"{x['completion_tok_s'] / y['completion_tok_s']:.2f}" for x, y in pairs)
         print(
-            f"ratio {a['name']}/{b['name']}: tokens/s x{a['completion_tok_s'] / b['completion_tok_s']:.2f}, "
-            f"s/step x{a['s_per_step'] / b['s_per_step']:.2f}, memory x{a['peak_rss_gb'] / b['peak_rss_gb']:.2f}"
+            f"ratio {a}/{b}: tokens/s x{ratios['completion_tok_s']:.2f}, s/step x{ratios['s_per_step']:.2f}, "
+            f"memory x{ratios['peak_rss_gb']:.2f}"
+            + (f" (median of {len(pairs)}; tokens/s per repeat: {each})" if len(pairs) > 1 else "")
         )
 
 
@@ -274,6 +290,7 @@ def main() -> None:
     p.add_argument("--max-new-tokens", type=int, default=48)
     p.add_argument("--beta", type=float, default=0.04)
     p.add_argument("--steps", type=int, default=8)
+    p.add_argument("--repeats", type=int, default=1, help="run the comparison this many times, alternating")
     p.add_argument("--profile", action="store_true", help="ours: print torch.profiler's top entries of step 2")
     p.add_argument("--scaling", action="store_true", help="ours: s/step for G = 2, 4, 8 x lengths 32, 64, 128")
     p.add_argument("--child", choices=["ours", "trl"], help=argparse.SUPPRESS)
