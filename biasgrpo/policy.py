@@ -152,8 +152,8 @@ class Forward(NamedTuple):
 
 
 @contextlib.contextmanager
-def prepacked_linears(model: torch.nn.Module, rows: int, enabled: bool = True) -> Iterator[None]:
-    """For the duration, every ``nn.Linear`` of ``model`` multiplies with a prepacked weight.
+def prepacked_linears(modules: list[torch.nn.Module], rows: int, enabled: bool = True) -> Iterator[None]:
+    """For the duration, each ``nn.Linear`` of ``modules`` multiplies with a prepacked weight.
 
     A decoding step multiplies a few rows (``rows``, the batch) by every weight, and
     MKL's sgemm then spends much of its time repacking each weight for the kernel. A copy
@@ -164,7 +164,7 @@ def prepacked_linears(model: torch.nn.Module, rows: int, enabled: bool = True) -
     """
     linears = [
         m
-        for m in model.modules()
+        for m in modules
         if isinstance(m, torch.nn.Linear) and m.weight.device.type == "cpu" and m.weight.dtype == torch.float32
     ]
     if not (enabled and torch._C.has_mkl and linears):
@@ -267,12 +267,14 @@ class Policy:
         the linear layers then multiply with prepacked weights (:func:`prepacked_linears`).
         """
         if not self.lora:
-            with self.autocast(), prepacked_linears(self.model, rows, self.autocast_dtype is None):
+            with self.autocast(), prepacked_linears(list(self.model.modules()), rows, self.autocast_dtype is None):
                 yield self.model
             return
         from peft.tuners.lora import Linear as LoraLinear
 
         layers = [m for m in self.model.modules() if isinstance(m, LoraLinear)]
+        adapters = {id(m) for layer in layers for part in (layer.lora_A, layer.lora_B) for m in part.values()}
+        run = [m for m in self.model.modules() if id(m) not in adapters]  # the adapters' own layers sit idle
         if len(self._merged) != len(layers):
             self._merged = [torch.empty_like(m.base_layer.weight) for m in layers]
         originals = []
@@ -287,7 +289,7 @@ class Policy:
             with (
                 self.model.disable_adapter(),
                 self.autocast(),
-                prepacked_linears(self.model, rows, self.autocast_dtype is None),
+                prepacked_linears(run, rows, self.autocast_dtype is None),
             ):
                 yield self.model
         finally:

@@ -117,12 +117,12 @@ def test_prepacked_linears_give_nn_linear_outputs_bitwise_then_restore_it() -> N
     linears = [m for m in policy.model.modules() if isinstance(m, torch.nn.Linear)]
     with torch.no_grad():
         plain = policy.model(input_ids=enc.input_ids, attention_mask=enc.attention_mask).logits
-        with prepacked_linears(policy.model, rows=3):
+        with prepacked_linears(list(policy.model.modules()), rows=3):
             assert all("forward" in m.__dict__ for m in linears)  # every layer runs prepacked
             packed = policy.model(input_ids=enc.input_ids, attention_mask=enc.attention_mask).logits
     assert torch.equal(packed, plain)
     assert not any("forward" in m.__dict__ for m in linears)
-    with prepacked_linears(policy.model, rows=3, enabled=False):  # under autocast: untouched
+    with prepacked_linears(linears, rows=3, enabled=False):  # under autocast: untouched
         assert not any("forward" in m.__dict__ for m in linears)
 
 
