@@ -81,6 +81,10 @@ class SamplerConfig:
     top_p: float = 1.0
     max_prompt_tokens: int = 256
     """Longer prompts are cut from the left (after chat formatting)."""
+    prepack_weights: bool = True
+    """CPU, fp32: multiply with MKL-prepacked weights while sampling (a quarter off the decoding
+    matmuls of SmolLM2, same results). Holds one more copy of the weights while sampling: set
+    false where memory is tight (Phi-2 on CPU)."""
 
 
 # ---------------------------------------------------------------- reward ---

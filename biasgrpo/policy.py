@@ -257,17 +257,21 @@ class Policy:
         return torch.autocast(self.device.type, dtype=self.autocast_dtype)
 
     @contextlib.contextmanager
-    def generation_model(self, rows: int) -> Iterator[torch.nn.Module]:
+    def generation_model(self, rows: int, prepack: bool = True) -> Iterator[torch.nn.Module]:
         """The policy, for sampling ``rows`` sequences at a time.
 
         Under LoRA each adapted layer's weight is swapped for ``W + ΔW`` (one matmul per
         layer and token instead of three) and swapped back afterwards, so the trained base
         weights stay bitwise unchanged, unlike merging in place and subtracting. The merged
         weights live in buffers allocated once (the size of the adapted weights). On CPU
-        the linear layers then multiply with prepacked weights (:func:`prepacked_linears`).
+        the linear layers then multiply with prepacked weights (:func:`prepacked_linears`)
+        unless ``prepack`` is false.
         """
         if not self.lora:
-            with self.autocast(), prepacked_linears(list(self.model.modules()), rows, self.autocast_dtype is None):
+            with (
+                self.autocast(),
+                prepacked_linears(list(self.model.modules()), rows, prepack and self.autocast_dtype is None),
+            ):
                 yield self.model
             return
         from peft.tuners.lora import Linear as LoraLinear
@@ -289,7 +293,7 @@ class Policy:
             with (
                 self.model.disable_adapter(),
                 self.autocast(),
-                prepacked_linears(run, rows, self.autocast_dtype is None),
+                prepacked_linears(run, rows, prepack and self.autocast_dtype is None),
             ):
                 yield self.model
         finally:

@@ -122,7 +122,7 @@ def sample(policy: Policy, prompts: list[str], group_size: int, cfg: SamplerConf
         max_length=cfg.max_prompt_tokens,
         add_special_tokens=not policy.use_chat_template,  # the template already has them
     ).to(policy.device)
-    with policy.generation_model(rows=len(prompts) * group_size) as model:
+    with policy.generation_model(len(prompts) * group_size, cfg.prepack_weights) as model:
         completion = decode(
             model, enc.input_ids, enc.attention_mask, group_size, cfg, tok.eos_token_id, tok.pad_token_id, greedy
         )  # [N, T]

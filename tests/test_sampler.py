@@ -126,6 +126,15 @@ def test_prepacked_linears_give_nn_linear_outputs_bitwise_then_restore_it() -> N
         assert not any("forward" in m.__dict__ for m in linears)
 
 
+def test_sampling_draws_the_same_tokens_with_and_without_prepacked_weights() -> None:
+    policy = trained_lora_policy()
+    rollouts = []
+    for prepack in (True, False):
+        torch.manual_seed(1)
+        rollouts.append(sample(policy, PROMPTS, 3, SamplerConfig(max_new_tokens=12, prepack_weights=prepack)))
+    assert torch.equal(rollouts[0].input_ids, rollouts[1].input_ids)
+
+
 def test_sample_builds_a_rollout_of_groups() -> None:
     torch.manual_seed(0)
     policy = trained_lora_policy()
