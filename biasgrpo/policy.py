@@ -165,7 +165,10 @@ def prepacked_linears(modules: list[torch.nn.Module], rows: int, enabled: bool =
     linears = [
         m
         for m in modules
-        if isinstance(m, torch.nn.Linear) and m.weight.device.type == "cpu" and m.weight.dtype == torch.float32
+        if isinstance(m, torch.nn.Linear)
+        and m.weight.device.type == "cpu"
+        and m.weight.dtype == torch.float32
+        and "forward" not in m.__dict__  # a forward already wrapped by someone else is left alone
     ]
     if not (enabled and torch._C.has_mkl and linears):
         yield
