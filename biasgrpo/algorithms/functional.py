@@ -134,6 +134,12 @@ class _TokenLogprobs(torch.autograd.Function):
     POSITIONS = 64  # positions per chunk: 64 x 49k floats = 12 MB
 
     @staticmethod
+    def chunks(N: int, T: int) -> list[slice]:
+        """Slices of the N rows, each about POSITIONS positions (at least one row)."""
+        step = max(1, _TokenLogprobs.POSITIONS // max(T, 1))
+        return [slice(i, i + step) for i in range(0, N, step)]
+
+    @staticmethod
     def forward(
         ctx: torch.autograd.function.FunctionCtx, logits: torch.Tensor, tokens: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -141,9 +147,7 @@ class _TokenLogprobs(torch.autograd.Function):
         dtype = torch.promote_types(logits.dtype, torch.float32)  # bf16 logits reduce in fp32
         lse = logits.new_empty((N, T), dtype=dtype)
         logprobs, entropy = torch.empty_like(lse), torch.empty_like(lse)
-        step = max(1, _TokenLogprobs.POSITIONS // max(T, 1))
-        for i in range(0, N, step):
-            rows = slice(i, i + step)
+        for rows in _TokenLogprobs.chunks(N, T):
             x = logits[rows].to(dtype)  # [n, T, V]
             top = x.amax(dim=-1, keepdim=True)
             e = (x - top).exp_()
@@ -160,11 +164,8 @@ class _TokenLogprobs(torch.autograd.Function):
         ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor, _: torch.Tensor
     ) -> tuple[torch.Tensor, None]:
         logits, tokens, lse = ctx.saved_tensors
-        N, T = tokens.shape
         out = torch.empty(logits.shape, dtype=logits.dtype, device=logits.device)
-        step = max(1, _TokenLogprobs.POSITIONS // max(T, 1))
-        for i in range(0, N, step):
-            rows = slice(i, i + step)
+        for rows in _TokenLogprobs.chunks(*tokens.shape):
             g = grad[rows].to(lse.dtype).unsqueeze(-1)  # [n, T, 1]
             d = (logits[rows].to(lse.dtype) - lse[rows].unsqueeze(-1)).exp_().mul_(-g)  # -g p
             out[rows] = d.scatter_add_(-1, tokens[rows].unsqueeze(-1), g)  # + g onehot(k)
