@@ -263,25 +263,34 @@ class Policy:
     def generation_model(self, rows: int, prepack: bool = True) -> Iterator[torch.nn.Module]:
         """The policy, for sampling ``rows`` sequences at a time.
 
-        Under LoRA each adapted layer's weight is swapped for ``W + ΔW`` (one matmul per
-        layer and token instead of three) and swapped back afterwards, so the trained base
-        weights stay bitwise unchanged, unlike merging in place and subtracting. The merged
-        weights live in buffers allocated once (the size of the adapted weights). On CPU
-        the linear layers then multiply with prepacked weights (:func:`prepacked_linears`)
+        Under LoRA the adapters are merged for the duration (:meth:`_merged_adapters`). On
+        CPU the linear layers then multiply with prepacked weights (:func:`prepacked_linears`)
         unless ``prepack`` is false.
         """
+        with (
+            self._merged_adapters() as modules,
+            self.autocast(),
+            prepacked_linears(modules, rows, prepack and self.autocast_dtype is None),
+        ):
+            yield self.model
+
+    @contextlib.contextmanager
+    def _merged_adapters(self) -> Iterator[list[torch.nn.Module]]:
+        """Under LoRA, the adapters merged into the weights for the duration; yields the modules
+        a forward pass then runs (every module but the idle adapters' own layers).
+
+        Each adapted layer's weight is swapped for ``W + ΔW`` (one matmul per layer and token
+        instead of three) and swapped back afterwards, so the trained base weights stay bitwise
+        unchanged, unlike merging in place and subtracting. The merged weights live in buffers
+        allocated once (the size of the adapted weights).
+        """
         if not self.lora:
-            with (
-                self.autocast(),
-                prepacked_linears(list(self.model.modules()), rows, prepack and self.autocast_dtype is None),
-            ):
-                yield self.model
+            yield list(self.model.modules())
             return
         from peft.tuners.lora import Linear as LoraLinear
 
         layers = [m for m in self.model.modules() if isinstance(m, LoraLinear)]
         adapters = {id(m) for layer in layers for part in (layer.lora_A, layer.lora_B) for m in part.values()}
-        run = [m for m in self.model.modules() if id(m) not in adapters]  # the adapters' own layers sit idle
         if len(self._merged) != len(layers):
             self._merged = [torch.empty_like(m.base_layer.weight) for m in layers]
         originals = []
@@ -293,12 +302,8 @@ class Policy:
                 originals.append(weight.data)
                 weight.data = merged
         try:
-            with (
-                self.model.disable_adapter(),
-                self.autocast(),
-                prepacked_linears(run, rows, prepack and self.autocast_dtype is None),
-            ):
-                yield self.model
+            with self.model.disable_adapter():
+                yield [m for m in self.model.modules() if id(m) not in adapters]
         finally:
             for layer, original in zip(layers, originals):
                 layer.base_layer.weight.data = original
