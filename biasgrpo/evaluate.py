@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from transformers import set_seed
 
 from biasgrpo import checkpoint
-from biasgrpo.benchmarks import COUNT_FIGURES, build_benchmarks
+from biasgrpo.benchmarks import COUNT_FIGURES, build_benchmarks, info_figures
 from biasgrpo.config import Config, ModelConfig
 from biasgrpo.data import load_prompts
 from biasgrpo.errors import ConfigError
@@ -79,7 +79,7 @@ def evaluate(cfg: DictConfig, conf: Config, run_dir: Path) -> dict[str, Any]:
             cols = list(rows[0])
             logger.table(f"eval/{bench.name}/samples", cols, [[r[c] for c in cols] for r in rows[:TABLE_ROWS]], step)
             summary.update(results)
-            summary.update({f"eval/{bench.name}/{k}": v for k, v in bench.info.items()})
+        summary.update(info_figures(benchmarks))
         summary.update({"perf/wall_s": time.perf_counter() - t0, "run_dir": str(run_dir)})
         logger.summary(summary)
     finally:

@@ -25,7 +25,7 @@ from biasgrpo.algorithms.dpo import DPO, DPOConfig
 from biasgrpo.algorithms.functional import masked_mean, sequence_logprobs
 from biasgrpo.algorithms.grpo import GRPO, GRPOConfig
 from biasgrpo.algorithms.ppo import PPO, PPOConfig, ValueHead
-from biasgrpo.benchmarks import COUNT_FIGURES, build_benchmarks
+from biasgrpo.benchmarks import COUNT_FIGURES, build_benchmarks, info_figures
 from biasgrpo.config import Config
 from biasgrpo.data import Row, load_prompts
 from biasgrpo.errors import BiasGRPOError
@@ -220,8 +220,7 @@ class Trainer:
             before = self.eval_before.get(key.replace("eval/", "eval_before/", 1))
             if before is not None and key.rsplit("/", 1)[-1] not in COUNT_FIGURES:
                 summary[key.replace("eval/", "eval_delta/", 1)] = after - before
-        # What produced each benchmark's figures (data source, scorer), as task=evaluate records it.
-        summary.update({f"eval/{b.name}/{k}": v for b in self.benchmarks for k, v in b.info.items()})
+        summary.update(info_figures(self.benchmarks))  # data source and scorer, as task=evaluate records them
         summary["perf/wall_s"] = time.perf_counter() - t0
         summary["run_dir"] = str(self.run_dir)
         self.logger.summary(summary)

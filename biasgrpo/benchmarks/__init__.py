@@ -30,6 +30,11 @@ class Benchmark(Protocol):
     def evaluate(self, policy: Policy) -> tuple[dict[str, float], list[dict[str, Any]]]: ...
 
 
+def info_figures(benchmarks: list[Benchmark]) -> dict[str, str]:
+    """What produced each benchmark's figures (data source, scorer), as ``eval/<name>/<field>``."""
+    return {f"eval/{b.name}/{k}": v for b in benchmarks for k, v in b.info.items()}
+
+
 def build_benchmarks(conf: Config, eval_rows: list[Row], reward: Reward | None) -> list[Benchmark]:
     """The benchmarks of ``conf.benchmark``; ``eval_rows`` and ``reward`` serve heldout_reward only."""
     benchmarks: list[Benchmark] = []
