@@ -47,17 +47,13 @@ def workload_prompts(n: int) -> list[str]:
     return [r["prompt"] for r in fill(TRAIN_TEMPLATES)][:: max(1, 792 // n)][:n]
 
 
-def peak_rss_gb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # Linux reports KiB
-
-
 def peak_memory_gb(device: str) -> float:
     """Peak RSS on CPU; peak allocated GPU memory on CUDA."""
     if device == "cuda":
         import torch
 
         return torch.cuda.max_memory_allocated() / 1024**3
-    return peak_rss_gb()
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # Linux reports KiB
 
 
 def run_ours(args: argparse.Namespace) -> dict:
