@@ -74,7 +74,20 @@ class ModelConfig:
 
 # --------------------------------------------------------------- sampler ---
 @dataclass
+class VLLMConfig:
+    """sampler=vllm: the engine shares the GPU with training (colocated)."""
+
+    gpu_memory_utilization: float = 0.3
+    """Share of the GPU's memory vLLM takes for its weights and KV cache; training needs the rest."""
+    enforce_eager: bool = False
+    """Run without CUDA graphs: slower decoding, faster start, less memory."""
+
+
+@dataclass
 class SamplerConfig:
+    backend: str = "hf"
+    """Training rollouts from hf (the project's decoding loop, biasgrpo/sampler.py) or vllm (vLLM
+    on a GPU, LoRA adapters synced each step; ``pip install vllm``). Evaluation always uses hf."""
     max_new_tokens: int = 64
     """Completion length cap; completions that hit it count as clipped."""
     temperature: float = 1.0
@@ -85,6 +98,7 @@ class SamplerConfig:
     """CPU, fp32: multiply with MKL-prepacked weights while sampling (a quarter off the decoding
     matmuls of SmolLM2, same results). Holds one more copy of the weights while sampling: set
     false where memory is tight (Phi-2 on CPU)."""
+    vllm: VLLMConfig = field(default_factory=VLLMConfig)
 
 
 # ---------------------------------------------------------------- reward ---
@@ -387,12 +401,14 @@ def register_configs() -> None:
     cs.store(group="reward", name="reward_schema", node=RewardConfig)
     cs.store(group="dataset", name="dataset_schema", node=DatasetConfig)
     cs.store(group="logger", name="logger_schema", node=LoggerConfig)
+    cs.store(group="sampler", name="sampler_schema", node=SamplerConfig)
 
 
 # ------------------------------------------------------------ validate ---
 TASKS = ("train", "evaluate", "train_reward", "make_dataset", "report")
 MODEL_LOADERS = ("hub", "smollm2_gguf", "tiny", "config")
 DTYPES = ("float32", "bfloat16", "float16")
+SAMPLER_BACKENDS = ("hf", "vllm")
 REWARD_KINDS = ("lexicon", "token_fraction", "bias_rm", "local_rm", "length_penalty", "composite")
 INPUT_FORMATS = ("completion", "prompt_completion")
 RM_BACKBONES = ("smollm2_gguf", "hub", "tiny")
@@ -537,6 +553,15 @@ def validate(cfg: DictConfig) -> Config:
     _check(s.temperature > 0, "sampler.temperature", s.temperature, "> 0 (sampling needs randomness)")
     _check(0.0 < s.top_p <= 1.0, "sampler.top_p", s.top_p, "(0, 1]")
     _check(s.max_prompt_tokens > 0, "sampler.max_prompt_tokens", s.max_prompt_tokens, "> 0")
+    _one_of("sampler.backend", s.backend, SAMPLER_BACKENDS)
+    if s.backend == "vllm":
+        _check(m.lora.enabled, "model.lora.enabled", m.lora.enabled, "true with sampler=vllm (it syncs LoRA adapters)")
+        _check(
+            0.0 < s.vllm.gpu_memory_utilization < 1.0,
+            "sampler.vllm.gpu_memory_utilization",
+            s.vllm.gpu_memory_utilization,
+            "(0, 1)",
+        )
 
     _validate_reward(conf.reward, "reward")
     if conf.task == "train_reward":

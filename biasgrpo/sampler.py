@@ -6,14 +6,20 @@ preallocated (no per-token concatenation), and a token is drawn by inverse-CDF
 sampling. On the default CPU workload these cut generation time by about a third
 (benchmarks/grpo_throughput.py); ``tests/test_sampler.py`` checks that greedy decoding
 gives ``model.generate``'s tokens exactly.
+
+Training rollouts can come from vLLM instead (``sampler=vllm``, :mod:`biasgrpo.vllm_sampler`);
+both backends share the prompt encoding and the rollout assembly below. Evaluation always
+uses the project's loop, so benchmark figures do not depend on the backend.
 """
 
 from __future__ import annotations
 
-import torch
-from transformers import DynamicCache, StaticCache
+from typing import Protocol
 
-from biasgrpo.config import SamplerConfig
+import torch
+from transformers import BatchEncoding, DynamicCache, StaticCache
+
+from biasgrpo.config import ModelConfig, SamplerConfig
 from biasgrpo.policy import Policy
 from biasgrpo.types import Rollout
 
@@ -105,27 +111,26 @@ def decode(
     raise AssertionError("unreachable: the loop returns at t = T - 1")
 
 
-@torch.no_grad()
-def sample(policy: Policy, prompts: list[str], group_size: int, cfg: SamplerConfig, greedy: bool = False) -> Rollout:
-    """Generate ``group_size`` completions for each prompt.
-
-    Prompts are chat-formatted, left-padded and cut from the left to
-    ``cfg.max_prompt_tokens``. Generation stops once every row has produced EOS.
-    """
+def encode_prompts(policy: Policy, prompts: list[str], max_prompt_tokens: int) -> BatchEncoding:
+    """Prompts chat-formatted, left-padded and cut from the left to ``max_prompt_tokens``."""
     tok = policy.tokenizer
     tok.truncation_side = "left"
-    enc = tok(
+    return tok(
         policy.format_prompts(prompts),
         return_tensors="pt",
         padding=True,
         truncation=True,
-        max_length=cfg.max_prompt_tokens,
+        max_length=max_prompt_tokens,
         add_special_tokens=not policy.use_chat_template,  # the template already has them
     ).to(policy.device)
-    with policy.generation_model(len(prompts) * group_size, cfg.prepack_weights) as model:
-        completion = decode(
-            model, enc.input_ids, enc.attention_mask, group_size, cfg, tok.eos_token_id, tok.pad_token_id, greedy
-        )  # [N, T]
+
+
+def rollout_from(
+    policy: Policy, enc: BatchEncoding, completion: torch.Tensor, prompts: list[str], group_size: int
+) -> Rollout:
+    """The rollout of completion tokens ``[B*G, T]`` (right-padded) drawn for prompts ``enc``."""
+    tok = policy.tokenizer
+    completion = completion.to(policy.device)
     response_mask, truncated = response_mask_from(completion, tok.eos_token_id)
     return Rollout(
         input_ids=torch.cat([enc.input_ids.repeat_interleave(group_size, dim=0), completion], dim=1),
@@ -135,3 +140,52 @@ def sample(policy: Policy, prompts: list[str], group_size: int, cfg: SamplerConf
         prompts=[p for p in prompts for _ in range(group_size)],
         completions=tok.batch_decode(completion, skip_special_tokens=True),
     )
+
+
+@torch.no_grad()
+def sample(policy: Policy, prompts: list[str], group_size: int, cfg: SamplerConfig, greedy: bool = False) -> Rollout:
+    """Generate ``group_size`` completions for each prompt with the project's decoding loop.
+
+    Generation stops once every row has produced EOS.
+    """
+    tok = policy.tokenizer
+    enc = encode_prompts(policy, prompts, cfg.max_prompt_tokens)
+    with policy.generation_model(len(prompts) * group_size, cfg.prepack_weights) as model:
+        completion = decode(
+            model, enc.input_ids, enc.attention_mask, group_size, cfg, tok.eos_token_id, tok.pad_token_id, greedy
+        )  # [N, T]
+    return rollout_from(policy, enc, completion, prompts, group_size)
+
+
+class Sampler(Protocol):
+    """Draws the training rollouts: G completions for each prompt."""
+
+    def __call__(self, prompts: list[str], group_size: int, greedy: bool = False) -> Rollout: ...
+
+    def close(self) -> None:
+        """Release what the sampler holds (an engine, files)."""
+
+
+class HFSampler:
+    """The project's decoding loop (:func:`sample`) as a :class:`Sampler`; holds nothing."""
+
+    def __init__(self, policy: Policy, cfg: SamplerConfig) -> None:
+        self.policy, self.cfg = policy, cfg
+
+    def __call__(self, prompts: list[str], group_size: int, greedy: bool = False) -> Rollout:
+        return sample(self.policy, prompts, group_size, self.cfg, greedy)
+
+    def close(self) -> None:
+        pass
+
+
+def build_sampler(policy: Policy, cfg: SamplerConfig, model_cfg: ModelConfig, seed: int) -> Sampler:
+    """The training rollouts' sampler named by ``cfg.backend``: the project's (hf) or vLLM's.
+
+    vLLM is imported only here, only when chosen.
+    """
+    if cfg.backend == "vllm":
+        from biasgrpo.vllm_sampler import VLLMSampler
+
+        return VLLMSampler(policy, cfg, model_cfg, seed)
+    return HFSampler(policy, cfg)

@@ -32,7 +32,7 @@ from biasgrpo.errors import BiasGRPOError
 from biasgrpo.logging import SUMMARY_FILE, RunLogger
 from biasgrpo.policy import Forward, Policy
 from biasgrpo.rewards import build_reward, check_scores
-from biasgrpo.sampler import sample
+from biasgrpo.sampler import build_sampler
 from biasgrpo.types import Minibatch, PPOMinibatch, Rollout
 
 # A skipped step still advances the schedule (so the data order and the schedule stay
@@ -119,6 +119,7 @@ class Trainer:
             else distributed.SilentLogger()
         )
         self._stop_requested = False
+        self.sampler = build_sampler(self.policy, conf.sampler, conf.model, conf.seed)
         n_trainable = sum(p.numel() for p in self.policy.trainable_parameters())
         print(
             f"[biasgrpo] {len(self.prompts.train)} train prompts, {self.total_steps} steps of "
@@ -290,7 +291,7 @@ class Trainer:
         prompts = [r["prompt"] for r in distributed.shard(self.batch_rows(step))]
 
         # --- Rollout: G completions per prompt --------------------------------------
-        ro = sample(self.policy, prompts, self.G, self.conf.sampler)
+        ro = self.sampler(prompts, self.G)
         t_gen = time.perf_counter() - t0
         N, T, mask = self.rollout_size, ro.response_len, ro.response_mask
 
@@ -430,6 +431,7 @@ class Trainer:
         return {"train/skipped_steps": self.skipped}
 
     def cleanup(self) -> None:
+        self.sampler.close()
         self.logger.finish()
 
 

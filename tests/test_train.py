@@ -218,8 +218,6 @@ def test_step_loss_and_kl_equal_a_reference_computation(
     it: a plain forward over the whole sequences (no shared prompt), log_softmax, advantages
     (r - mean) / (std + 1e-4) per group, ratio exp(logp - logp.detach()) = 1 at μ = 1, k3 KL to
     the adapter-free model, sequence mean then batch mean."""
-    import biasgrpo.trainer as trainer_module
-
     beta, G = 0.1, 4
     cfg = make_cfg("reward=token_fraction", f"algorithm.kl_coef={beta}", f"algorithm.num_generations={G}")
     trainer = Trainer(validate(cfg), cfg, tmp_path)
@@ -228,13 +226,13 @@ def test_step_loss_and_kl_equal_a_reference_computation(
             if "lora_B" in name:
                 p.normal_(0, 0.3)
     weights = {k: v.clone() for k, v in trainer.policy.model.state_dict().items()}
-    rollouts, real_sample = [], trainer_module.sample
+    rollouts, real_sampler = [], trainer.sampler
 
-    def recording_sample(*args: Any, **kwargs: Any) -> Rollout:
-        rollouts.append(real_sample(*args, **kwargs))
+    def recording_sampler(*args: Any, **kwargs: Any) -> Rollout:
+        rollouts.append(real_sampler(*args, **kwargs))
         return rollouts[-1]
 
-    monkeypatch.setattr(trainer_module, "sample", recording_sample)
+    monkeypatch.setattr(trainer, "sampler", recording_sampler)
     stats = trainer.step(0)
 
     ro, model = rollouts[0], trainer.policy.model
