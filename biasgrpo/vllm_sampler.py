@@ -74,9 +74,9 @@ class VLLMSampler:
             ) from err
         self._sampling_params, self._lora_request = SamplingParams, LoRARequest
         self.policy, self.cfg = policy, cfg
-        # Adapters are rewritten every step: keep them in memory-backed storage where there is some.
-        shm = "/dev/shm" if Path("/dev/shm").is_dir() else None
-        self._workdir = Path(tempfile.mkdtemp(prefix="biasgrpo-vllm-", dir=shm))
+        # A plain temporary folder: an adapter written and read back at once comes from the page
+        # cache, and /dev/shm is often too small (64 MB in containers) for a copy of the weights.
+        self._workdir = Path(tempfile.mkdtemp(prefix="biasgrpo-vllm-"))
         source = base_weights_source(policy, model_cfg, self._workdir / "base")
         dtype = model_cfg.autocast if model_cfg.autocast != "none" else model_cfg.dtype
         print(f"[biasgrpo] sampler=vllm: engine on {source} in {dtype}, adapters synced each step via {self._workdir}")
