@@ -12,3 +12,8 @@ timeout 170 $bench --arch .bench/smollm2_135m 2>&1 | grep -v -i warn | tee "$OUT
 timeout 230 $bench --arch .bench/phi2 2>&1 | grep -v -i warn | tee "$OUT/phi2.txt"
 timeout 150 $bench --arch .bench/smollm2_135m --which ours --steps 3 --profile 2>&1 | grep -v -i warn | tail -45 \
   | tee "$OUT/profile_smollm2.txt"
+if python3 -c "import vllm" 2>/dev/null; then  # sampler=vllm against TRL's colocated vLLM
+  timeout 300 $bench --arch .bench/smollm2_135m --vllm 2>&1 | grep -v -i warn | tee "$OUT/smollm2_vllm.txt"
+else
+  echo "vllm is not installed here: the --vllm comparison was not run" | tee "$OUT/smollm2_vllm.txt"
+fi

@@ -6,6 +6,7 @@
     python benchmarks/grpo_throughput.py --which ours --profile   # torch.profiler's top entries
     python benchmarks/grpo_throughput.py --scaling             # ours: s/step for G x length
     python benchmarks/grpo_throughput.py --device cuda --autocast bfloat16 --arch DIR  # a GPU
+    python benchmarks/grpo_throughput.py --device cuda --autocast bfloat16 --vllm     # both sample with vLLM
 
 Each framework runs in its own child process (so peak RSS is its own) on the same
 prompts, model, LoRA, sampling settings, β and reward. Printed per framework: seconds
@@ -23,6 +24,10 @@ which only slows it on this workload).
 weights (and DIR's tokenizer): a throughput figure for a model whose weights are not at
 hand, e.g. Phi-2's architecture on a machine without the hub. Random weights rarely emit
 EOS, so every completion runs to the token limit, in both frameworks alike.
+
+``--vllm`` (a CUDA machine with vLLM installed) makes both sample with vLLM colocated on the
+training GPU, at the same memory share: ours ``sampler=vllm``, TRL ``use_vllm=True,
+vllm_mode="colocate"``.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+VLLM_MEMORY_SHARE = 0.3  # --vllm: the GPU memory share each framework's colocated engine takes
 
 
 def workload_prompts(n: int) -> list[str]:
@@ -83,6 +89,8 @@ def run_ours(args: argparse.Namespace) -> dict:
         "eval.after=false",
         f"device={args.device}",
         f"model.autocast={args.autocast}",
+        f"sampler={'vllm' if args.vllm else 'hf'}",
+        f"sampler.vllm.gpu_memory_utilization={VLLM_MEMORY_SHARE}",
     ]
     if args.arch:
         overrides += ["model.loader=config", f"model.path={args.arch}", f"model.name={Path(args.arch).name}"]
@@ -149,6 +157,9 @@ def run_trl(args: argparse.Namespace) -> dict:
         use_cpu=args.device == "cpu",
         bf16=args.autocast == "bfloat16",
         gradient_checkpointing=False,
+        use_vllm=args.vllm,
+        vllm_mode="colocate",
+        vllm_gpu_memory_utilization=VLLM_MEMORY_SHARE,
         save_strategy="no",
         shuffle_dataset=False,
         seed=0,
@@ -173,6 +184,12 @@ def run_trl(args: argparse.Namespace) -> dict:
         from transformers import AutoConfig
 
         model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(folder), dtype=torch.float32)
+        if args.vllm:  # TRL's engine loads model.name_or_path: a folder holding these random weights
+            saved = tempfile.mkdtemp(prefix="bench-trl-weights-")
+            model.save_pretrained(saved)
+            AutoTokenizer.from_pretrained(folder).save_pretrained(saved)
+            folder = saved
+            model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
     else:
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(folder)
@@ -219,6 +236,7 @@ def workload(args: argparse.Namespace) -> str:
     model = f"random-weight {Path(args.arch).name} architecture" if args.arch else args.model
     precision = "fp32" if args.autocast == "none" else f"fp32 weights, {args.autocast} autocast"
     threads = f", {args.threads} threads" if args.threads else ""
+    threads += ", vLLM sampling" if args.vllm else ""
     return (
         f"{model}, {args.prompts} prompts x G={args.G}, max {args.max_new_tokens} new tokens, beta={args.beta}, "
         f"{args.steps} steps, LoRA r=16 all linear, {precision}, {args.device}{threads}"
@@ -280,6 +298,7 @@ def main() -> None:
     p.add_argument("--arch", default="", help="a folder with config.json and a tokenizer: random weights, both")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--autocast", default="none", choices=["none", "bfloat16"])
+    p.add_argument("--vllm", action="store_true", help="both sample with vLLM on the GPU (needs vllm)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     p.add_argument("--prompts", type=int, default=2)
     p.add_argument("--G", type=int, default=8)
