@@ -113,13 +113,14 @@ class Trainer:
         self.start_step, self.eval_before, self.skipped, self._consecutive_skips = 0, {}, 0, 0
         self._resume(Path(conf.resume) if conf.resume else run_dir)
         distributed.seed_process(conf.seed, self.start_step)
+        # Before the logger: a sampler that cannot start (no vllm) must not leave a W&B run open.
+        self.sampler = build_sampler(self.policy, conf.sampler, conf.model, conf.seed)
         self.logger = (
             RunLogger(cfg, conf.logger, run_dir, self.start_step)
             if distributed.is_main()
             else distributed.SilentLogger()
         )
         self._stop_requested = False
-        self.sampler = build_sampler(self.policy, conf.sampler, conf.model, conf.seed)
         n_trainable = sum(p.numel() for p in self.policy.trainable_parameters())
         print(
             f"[biasgrpo] {len(self.prompts.train)} train prompts, {self.total_steps} steps of "
