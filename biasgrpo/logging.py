@@ -18,6 +18,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from biasgrpo.config import LoggerConfig
+from biasgrpo.wandb_log import wait_for_exit_record
 
 METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
@@ -148,5 +149,20 @@ class RunLogger:
             for k, v in plain.items():
                 self._wandb.summary[k] = v
 
-    def finish(self) -> None:
+    def finish(self, close_timeout_s: float = 60.0) -> None:
+        """Finish the W&B run, then wait until its transaction log ends with the exit record.
+
+        W&B's service closes the log after ``finish()`` returns; waiting here means whatever
+        reads the run folder next (a report, a copy, ``wandb sync``) finds the whole run.
+        """
+        if self._wandb is None:
+            return
+        log = Path(self._wandb.settings.sync_file)
         self._wandb_call("finish")
+        if self._wandb is not None and not wait_for_exit_record(log, close_timeout_s):
+            print(
+                f"[biasgrpo] WARNING: W&B finished the run but {log} still has no exit record after "
+                f"{close_timeout_s:.0f} s; the local metrics.jsonl and summary.json are complete, the W&B "
+                "log may not be (`wandb sync` would upload it as unfinished)"
+            )
+        self._wandb = None

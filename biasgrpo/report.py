@@ -20,10 +20,8 @@ import math
 import os
 import re
 import statistics
-import struct
-import zlib
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +35,7 @@ from biasgrpo.config import Config
 from biasgrpo.errors import ReportError
 from biasgrpo.logging import METRICS_FILE, SUMMARY_FILE, RunLogger
 from biasgrpo.policy import cache_dir
+from biasgrpo.wandb_log import wandb_records
 
 REPORT_JSON, REPORT_MD = "report.json", "report.md"
 BASE = "base"
@@ -141,40 +140,6 @@ def series(histories: Sequence[list[dict[str, Any]]], key: str, level: float) ->
 
 
 # ---------------------------------------------------------- W&B offline ---
-WANDB_HEADER, WANDB_BLOCK = 7, 32768
-FULL, FIRST, LAST = 1, 2, 4
-
-
-def wandb_records(path: Path) -> Iterator[Any]:
-    """The protobuf ``Record`` s of a W&B transaction log (``run-<id>.wandb``), in order.
-
-    W&B writes LevelDB's log format after a 7-byte header (``:W&B``, magic, version): 32 KiB
-    blocks of pieces ``crc32 (4) | length (2) | type (1) | data``, a record split over blocks as
-    FIRST, MIDDLE..., LAST; a block tail too short for a piece header is zero padding. A log cut
-    short by a kill ends at its last whole record.
-    """
-    from wandb.proto import wandb_internal_pb2
-
-    data = path.read_bytes()
-    if data[:4] != b":W&B":
-        raise ReportError(f"{path} is not a W&B transaction log (no :W&B header); is the run directory complete?")
-    pos, record = WANDB_HEADER, b""
-    while pos + WANDB_HEADER <= len(data):
-        if WANDB_BLOCK - pos % WANDB_BLOCK < WANDB_HEADER:
-            pos += WANDB_BLOCK - pos % WANDB_BLOCK
-            continue
-        crc, length, kind = struct.unpack_from("<IHB", data, pos)
-        piece = data[pos + WANDB_HEADER : pos + WANDB_HEADER + length]
-        pos += WANDB_HEADER + length
-        if kind == 0 or len(piece) < length or zlib.crc32(piece, zlib.crc32(bytes([kind]))) != crc:
-            return
-        record = piece if kind in (FULL, FIRST) else record + piece
-        if kind in (FULL, LAST):
-            parsed = wandb_internal_pb2.Record()
-            parsed.ParseFromString(record)
-            yield parsed
-
-
 def _items(items: Any) -> dict[str, Any]:
     """W&B key/value items (``key`` or ``nested_key`` parts, JSON values) as a dict."""
     return {item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in items}

@@ -10,11 +10,15 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+from omegaconf import OmegaConf
 
 from biasgrpo.errors import ConfigError, ReportError
-from biasgrpo.report import MISSING_CELL, mean_ci, read_wandb_offline, wandb_records
+from biasgrpo.logging import RunLogger
+from biasgrpo.report import MISSING_CELL, mean_ci, read_wandb_offline
+from biasgrpo.wandb_log import has_exit_record, wait_for_exit_record, wandb_records
 from run import dispatch
 from tests.conftest import TINY, compose_config
 
@@ -110,19 +114,36 @@ def test_wandb_offline_runs_alone_give_the_same_figures(runs: Path, tmp_path: Pa
     assert (tmp_path / "wandb" / "reward_curves.png").read_bytes().startswith(PNG_MAGIC)
 
 
-def test_wandb_log_spanning_blocks_is_read_whole(tmp_path: Path) -> None:
-    import wandb
+def wandb_logger(run_dir: Path) -> RunLogger:
+    cfg = compose_config([*TINY, "logger=wandb", "algorithm.name=x"])
+    return RunLogger(cfg, OmegaConf.to_object(cfg).logger, run_dir, resume_step=0)
 
-    run = wandb.init(mode="offline", dir=str(tmp_path), project="p", config={"algorithm": {"name": "x"}})
+
+def test_wandb_log_read_straight_after_finish_is_whole(tmp_path: Path) -> None:
+    logger = wandb_logger(tmp_path)
     for step in range(400):  # > 32 KiB: records cross the log's block boundaries
-        run.log({"reward/mean": step / 7, "note": "padding " * 8}, step=step)
-    run.finish()
+        logger.log({"reward/mean": step / 7, "note": "padding " * 8}, step=step)
+    logger.finish()  # returns once the log holds the exit record W&B's service writes after finish()
     (offline,) = (tmp_path / "wandb").glob("offline-run-*")
     assert next(offline.glob("*.wandb")).stat().st_size > 2 * 32768
     read, finished = read_wandb_offline([offline])
-    assert finished and read.config == {"algorithm": {"name": "x"}}
+    assert finished and read.config["algorithm"]["name"] == "x"
     assert [r["step"] for r in read.history] == list(range(400))
     assert all(r["reward/mean"] == pytest.approx(r["step"] / 7) for r in read.history)
+
+
+def test_wandb_log_without_exit_record_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    logger = wandb_logger(tmp_path)
+    run = logger._wandb
+    (offline,) = (tmp_path / "wandb").glob("offline-run-*")
+    log = next(offline.glob("*.wandb"))
+    assert not has_exit_record(log)
+    logger._wandb = SimpleNamespace(settings=run.settings, finish=lambda: None)  # a finish that never lands
+    logger.finish(close_timeout_s=0.3)
+    assert "still has no exit record" in capsys.readouterr().out
+    run.finish()
+    assert wait_for_exit_record(log, timeout_s=60)
+    assert read_wandb_offline([offline])[1]
 
 
 def test_numeric_row_key_gets_a_plot_against_it(runs: Path, tmp_path: Path) -> None:
