@@ -428,7 +428,9 @@ class Trainer:
                 f"{self._consecutive_skips} steps in a row had a non-finite {source} ({detail}); stopping. "
                 "Check the reward for NaN/inf, or lower train.lr."
             )
-        self.scheduler.step()
+        with warnings.catch_warnings():  # the schedule follows the step count, skipped steps included
+            warnings.filterwarnings("ignore", r"Detected call of `lr_scheduler\.step\(\)` before", UserWarning)
+            self.scheduler.step()
         return {"train/skipped_steps": self.skipped}
 
     def cleanup(self) -> None:
