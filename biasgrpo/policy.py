@@ -14,6 +14,7 @@ import importlib.util
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -212,12 +213,19 @@ class Policy:
                 target_modules=list(cfg.lora.target_modules),
                 task_type="CAUSAL_LM",
             )
-            model = get_peft_model(model, lora)
+            with warnings.catch_warnings():  # PEFT reads a property transformers 5 deprecated; nothing to act on
+                warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated", FutureWarning)
+                model = get_peft_model(model, lora)
         elif needs_reference:
             self._frozen_reference = copy.deepcopy(model).requires_grad_(False).eval().to(device)
         if cfg.gradient_checkpointing:
             # Non-reentrant checkpointing lets gradients reach adapters whose inputs need none.
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            # transformers renamed gradient_checkpointing_enable (deprecated, removed in v6).
+            kwargs = {"use_reentrant": False}
+            if hasattr(model, "activation_checkpointing_enable"):
+                model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+            else:
+                model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
         # Always eval mode: dropout would make old and new log-probs of the same tokens
         # disagree. Gradients flow in eval mode all the same, and so does checkpointing.
         self.model = model.to(device).eval()

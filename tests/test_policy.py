@@ -117,6 +117,7 @@ def test_gradient_checkpointing_gives_the_same_values_and_gradients() -> None:
         torch.manual_seed(0)
         cfg = ModelConfig(name="tiny", loader="tiny", gradient_checkpointing=checkpointing)
         policy = Policy(cfg, torch.device("cpu"), needs_reference=True)
+        assert any(getattr(m, "gradient_checkpointing", False) for m in policy.model.modules()) == checkpointing
         ids, attn, _ = policy.encode(["What are nurses like?", "Hi"], ["Kind and careful.", "Hello"])
         logprobs = policy.response_forward(policy.model, ids, attn, 18).logprobs
         logprobs.sum().backward()
