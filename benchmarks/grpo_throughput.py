@@ -128,7 +128,7 @@ def run_trl(args: argparse.Namespace) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
 
-    from biasgrpo.policy import smollm2_folder
+    from biasgrpo.models import smollm2_folder
     from biasgrpo.rewards.lexicon import LexiconReward
 
     folder = args.arch or (smollm2_folder() if args.model == "smollm2_135m" else args.model)

@@ -3,11 +3,11 @@
     python benchmarks/kernels.py
 
 1. Log-probs and entropy of the sampled tokens from logits [16, 47, 49152] (the default
-   workload's minibatch), forward and backward: ``functional.token_logprobs`` against the
+   workload's minibatch), forward and backward: ``kernels.token_logprobs`` against the
    same maths composed from torch ops (gather - logsumexp, and log_softmax for the entropy).
 2. One decoding step's matrix products, M = 16 rows by every weight of SmolLM2-135M
    (30 layers x 7 weights and the 49,152-word output layer, 540 MB of fp32): ``nn.Linear``
-   against MKL-prepacked weights (``policy.prepacked_linears``). Each sweep reads every
+   against MKL-prepacked weights (``kernels.prepacked_linears``). Each sweep reads every
    weight once, as a decoding step does, so the weights come from memory, not cache.
 
 Printed: the median of several timings of each, interleaved so that a slow spell of a
@@ -21,7 +21,7 @@ import time
 
 import torch
 
-from biasgrpo.algorithms.functional import token_logprobs
+from biasgrpo.kernels import token_logprobs
 
 SMOLLM2_LAYER = [(576, 576), (192, 576), (192, 576), (576, 576), (1536, 576), (1536, 576), (576, 1536)]
 

@@ -16,9 +16,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from biasgrpo.algorithms.dpo import DPOConfig
-from biasgrpo.algorithms.grpo import GRPOConfig
-from biasgrpo.algorithms.ppo import PPOConfig
+from biasgrpo.algorithms import ALGORITHMS
 from biasgrpo.errors import ConfigError
 
 
@@ -394,9 +392,8 @@ def register_configs() -> None:
     """Register the schemas; each YAML names its schema in its defaults list."""
     cs = ConfigStore.instance()
     cs.store(name="config_schema", node=Config)
-    cs.store(group="algorithm", name="grpo_schema", node=GRPOConfig)
-    cs.store(group="algorithm", name="ppo_schema", node=PPOConfig)
-    cs.store(group="algorithm", name="dpo_schema", node=DPOConfig)
+    for name, (config_class, _) in ALGORITHMS.items():
+        cs.store(group="algorithm", name=f"{name}_schema", node=config_class)
     cs.store(group="model", name="model_schema", node=ModelConfig)
     cs.store(group="reward", name="reward_schema", node=RewardConfig)
     cs.store(group="dataset", name="dataset_schema", node=DatasetConfig)
@@ -536,6 +533,7 @@ def validate(cfg: DictConfig) -> Config:
     _one_of("task", conf.task, TASKS)
     _one_of("device", conf.device, ("auto", "cpu", "cuda"))
     _one_of("on_existing", conf.on_existing, ("resume", "refuse"))
+    _one_of("algorithm.name", conf.algorithm.name, tuple(ALGORITHMS))
     conf.algorithm.validate()
 
     m = conf.model
@@ -554,6 +552,16 @@ def validate(cfg: DictConfig) -> Config:
     _check(0.0 < s.top_p <= 1.0, "sampler.top_p", s.top_p, "(0, 1]")
     _check(s.max_prompt_tokens > 0, "sampler.max_prompt_tokens", s.max_prompt_tokens, "> 0")
     _one_of("sampler.backend", s.backend, SAMPLER_BACKENDS)
+    online = ALGORITHMS[conf.algorithm.name][1].online
+    # Training log-probs are of the full distribution at sampler.temperature; nucleus sampling
+    # draws from a truncated one, so the ratio and the KL would be of another policy.
+    _check(
+        s.top_p == 1.0 or conf.task != "train" or not online,
+        "sampler.top_p",
+        s.top_p,
+        "1.0 for training (the loss scores tokens under the full distribution at sampler.temperature; "
+        "top_p < 1 samples from a truncated one, so the importance ratio and KL would be wrong)",
+    )
     if s.backend == "vllm":
         _check(m.lora.enabled, "model.lora.enabled", m.lora.enabled, "true with sampler=vllm (it syncs LoRA adapters)")
         _check(
@@ -577,9 +585,10 @@ def validate(cfg: DictConfig) -> Config:
         )
     # A table's folder may not exist yet (task=make_dataset writes it): loading it says how to make it.
     _check(d.kind != "table" or bool(d.path or d.hub_id), "dataset.path", d.path, "a file or folder, or a hub_id")
-    if isinstance(conf.algorithm, DPOConfig) and d.kind not in PAIR_KINDS:
+    if not online and d.kind not in PAIR_KINDS:
         raise ConfigError(
-            f"dataset={d.name!r} has no chosen/rejected pairs, and algorithm=dpo trains on pairs; allowed: "
+            f"dataset={d.name!r} has no chosen/rejected pairs, and algorithm={conf.algorithm.name} trains on pairs; "
+            "allowed: "
             f"a pair dataset (kind {' | '.join(PAIR_KINDS)}), e.g. dataset=paradetox_pairs, dataset=biasdpo, "
             f"or dataset=local after task=make_dataset"
         )
@@ -605,12 +614,19 @@ def validate(cfg: DictConfig) -> Config:
     _check(t.num_epochs > 0, "train.num_epochs", t.num_epochs, "> 0")
     _check(t.max_steps >= 0, "train.max_steps", t.max_steps, ">= 0 (0 = by epochs)")
     _check(t.batch_size > 0, "train.batch_size", t.batch_size, "> 0")
-    rollout = t.batch_size * getattr(conf.algorithm, "num_generations", 1)
+    G = conf.algorithm.group_size
+    rollout = t.batch_size * G
     _check(
         t.minibatch_size == 0 or (0 < t.minibatch_size <= rollout and rollout % t.minibatch_size == 0),
         "train.minibatch_size",
         t.minibatch_size,
-        f"0 (whole batch) or a divisor of batch_size * num_generations = {rollout}",
+        f"0 (whole batch) or a divisor of batch_size * group size = {rollout}",
+    )
+    _check(
+        online or t.minibatch_size % G == 0,
+        "train.minibatch_size",
+        t.minibatch_size,
+        f"a multiple of {G} with algorithm={conf.algorithm.name} (a pair's two responses stay together)",
     )
     _check(t.weight_decay >= 0, "train.weight_decay", t.weight_decay, ">= 0")
     _check(t.max_grad_norm > 0, "train.max_grad_norm", t.max_grad_norm, "> 0")

@@ -135,22 +135,3 @@ def all_reduce_mean(metrics: dict[str, Any]) -> dict[str, Any]:
     values = torch.tensor([float(metrics[k]) for k in keys], dtype=torch.float64, device=_device())
     dist.all_reduce(values)
     return {**metrics, **dict(zip(keys, (values / world_size()).tolist()))}
-
-
-class SilentLogger:
-    """The run logger of a process other than rank 0: it writes nothing."""
-
-    def log(self, metrics: dict[str, Any], step: int) -> None:
-        pass
-
-    def table(self, key: str, columns: list[str], rows: list[list[Any]], step: int) -> None:
-        pass
-
-    def summary(self, figures: dict[str, Any]) -> None:
-        pass
-
-    def read_metrics(self) -> list[dict[str, Any]]:
-        return []
-
-    def finish(self) -> None:
-        pass

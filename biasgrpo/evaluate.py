@@ -23,16 +23,13 @@ from omegaconf import DictConfig, OmegaConf
 from transformers import set_seed
 
 from biasgrpo import checkpoint
-from biasgrpo.benchmarks import COUNT_FIGURES, build_benchmarks, info_figures
+from biasgrpo.benchmarks import COUNT_FIGURES, build_benchmarks, info_figures, run_benchmarks
 from biasgrpo.config import Config, ModelConfig
 from biasgrpo.data import load_prompts
 from biasgrpo.errors import ConfigError
 from biasgrpo.logging import RunLogger
-from biasgrpo.policy import Policy
+from biasgrpo.policy import Policy, pick_device
 from biasgrpo.rewards import build_reward
-from biasgrpo.trainer import pick_device
-
-TABLE_ROWS = 32  # sample rows logged per benchmark
 
 
 def trained_model_config(state: dict[str, Any], model: ModelConfig) -> ModelConfig:
@@ -70,15 +67,7 @@ def evaluate(cfg: DictConfig, conf: Config, run_dir: Path) -> dict[str, Any]:
     logger = RunLogger(cfg, conf.logger, run_dir, resume_step=0)
     summary: dict[str, Any] = {"eval/checkpoint": conf.eval.checkpoint or "base model", "eval/step": step}
     try:
-        for bench in benchmarks:
-            t = time.perf_counter()
-            figures, rows = bench.evaluate(policy)
-            results = {f"eval/{bench.name}/{k}": v for k, v in figures.items()}
-            results[f"perf/{bench.name}_s"] = time.perf_counter() - t
-            logger.log(results, step)
-            cols = list(rows[0])
-            logger.table(f"eval/{bench.name}/samples", cols, [[r[c] for c in cols] for r in rows[:TABLE_ROWS]], step)
-            summary.update(results)
+        summary.update(run_benchmarks(benchmarks, policy, logger, step))
         summary.update(info_figures(benchmarks))
         summary.update({"perf/wall_s": time.perf_counter() - t0, "run_dir": str(run_dir)})
         logger.summary(summary)
@@ -100,5 +89,5 @@ def format_table(summary: dict[str, Any], names: list[str]) -> str:
                 lines.append(
                     f"  {key:42s} {value:10.{digits}f}" if isinstance(value, float) else f"  {key:42s} {value}"
                 )
-        lines.append(f"  {'perf/' + name + '_s':42s} {summary[f'perf/{name}_s']:10.1f}")
+        lines.append(f"  {'perf/eval/' + name + '_s':42s} {summary[f'perf/eval/{name}_s']:10.1f}")
     return "\n".join(lines)

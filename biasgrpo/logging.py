@@ -166,3 +166,22 @@ class RunLogger:
                 "log may not be (`wandb sync` would upload it as unfinished)"
             )
         self._wandb = None
+
+
+class SilentLogger:
+    """The run logger of a process other than rank 0: it writes nothing."""
+
+    def log(self, metrics: dict[str, Any], step: int) -> None:
+        pass
+
+    def table(self, key: str, columns: list[str], rows: list[list[Any]], step: int) -> None:
+        pass
+
+    def summary(self, figures: dict[str, Any]) -> None:
+        pass
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        return []
+
+    def finish(self) -> None:
+        pass

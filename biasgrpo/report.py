@@ -34,7 +34,7 @@ from scipy import stats
 from biasgrpo.config import Config
 from biasgrpo.errors import ReportError
 from biasgrpo.logging import METRICS_FILE, SUMMARY_FILE, RunLogger
-from biasgrpo.policy import cache_dir
+from biasgrpo.paths import cache_dir
 from biasgrpo.wandb_log import wandb_records
 
 REPORT_JSON, REPORT_MD = "report.json", "report.md"

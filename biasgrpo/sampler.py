@@ -8,31 +8,19 @@ sampling. On the default CPU workload these cut generation time by about a third
 gives ``model.generate``'s tokens exactly.
 
 Training rollouts can come from vLLM instead (``sampler=vllm``, :mod:`biasgrpo.vllm_sampler`);
-both backends share the prompt encoding and the rollout assembly below. Evaluation always
+both backends share the prompt encoding and the rollout assembly (:mod:`biasgrpo.rollout`). Evaluation always
 uses the project's loop, so benchmark figures do not depend on the backend.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
-
 import torch
-from transformers import BatchEncoding, DynamicCache, StaticCache
+from transformers import DynamicCache, StaticCache
 
 from biasgrpo.config import ModelConfig, SamplerConfig
 from biasgrpo.policy import Policy
+from biasgrpo.rollout import Sampler, encode_prompts, rollout_from
 from biasgrpo.types import Rollout
-
-
-def response_mask_from(tokens: torch.Tensor, eos_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mask ``[N, T]`` of completion tokens up to and including the first EOS.
-
-    Returns ``(mask, truncated)``; ``truncated[n]`` is True when row n has no EOS.
-    """
-    is_eos = tokens == eos_id
-    # Tokens strictly after the first EOS: an EOS appeared at an earlier position.
-    after_eos = (is_eos.cumsum(dim=1) - is_eos.long()) > 0
-    return (~after_eos).long(), ~is_eos.any(dim=1)
 
 
 def next_tokens(logits: torch.Tensor, temperature: float, top_p: float, greedy: bool) -> torch.Tensor:
@@ -111,37 +99,6 @@ def decode(
     raise AssertionError("unreachable: the loop returns at t = T - 1")
 
 
-def encode_prompts(policy: Policy, prompts: list[str], max_prompt_tokens: int) -> BatchEncoding:
-    """Prompts chat-formatted, left-padded and cut from the left to ``max_prompt_tokens``."""
-    tok = policy.tokenizer
-    tok.truncation_side = "left"
-    return tok(
-        policy.format_prompts(prompts),
-        return_tensors="pt",
-        padding=True,
-        truncation=True,
-        max_length=max_prompt_tokens,
-        add_special_tokens=not policy.use_chat_template,  # the template already has them
-    ).to(policy.device)
-
-
-def rollout_from(
-    policy: Policy, enc: BatchEncoding, completion: torch.Tensor, prompts: list[str], group_size: int
-) -> Rollout:
-    """The rollout of completion tokens ``[B*G, T]`` (right-padded) drawn for prompts ``enc``."""
-    tok = policy.tokenizer
-    completion = completion.to(policy.device)
-    response_mask, truncated = response_mask_from(completion, tok.eos_token_id)
-    return Rollout(
-        input_ids=torch.cat([enc.input_ids.repeat_interleave(group_size, dim=0), completion], dim=1),
-        attention_mask=torch.cat([enc.attention_mask.repeat_interleave(group_size, dim=0), response_mask], dim=1),
-        response_mask=response_mask,
-        truncated=truncated,
-        prompts=[p for p in prompts for _ in range(group_size)],
-        completions=tok.batch_decode(completion, skip_special_tokens=True),
-    )
-
-
 @torch.no_grad()
 def sample(policy: Policy, prompts: list[str], group_size: int, cfg: SamplerConfig, greedy: bool = False) -> Rollout:
     """Generate ``group_size`` completions for each prompt with the project's decoding loop.
@@ -155,15 +112,6 @@ def sample(policy: Policy, prompts: list[str], group_size: int, cfg: SamplerConf
             model, enc.input_ids, enc.attention_mask, group_size, cfg, tok.eos_token_id, tok.pad_token_id, greedy
         )  # [N, T]
     return rollout_from(policy, enc, completion, prompts, group_size)
-
-
-class Sampler(Protocol):
-    """Draws the training rollouts: G completions for each prompt."""
-
-    def __call__(self, prompts: list[str], group_size: int, greedy: bool = False) -> Rollout: ...
-
-    def close(self) -> None:
-        """Release what the sampler holds (an engine, files)."""
 
 
 class HFSampler:

@@ -21,19 +21,18 @@ from tqdm import tqdm
 from transformers import set_seed
 
 from biasgrpo import checkpoint, distributed
-from biasgrpo.algorithms.dpo import DPO, DPOConfig
-from biasgrpo.algorithms.functional import masked_mean, sequence_logprobs
-from biasgrpo.algorithms.grpo import GRPO, GRPOConfig
-from biasgrpo.algorithms.ppo import PPO, PPOConfig, ValueHead
-from biasgrpo.benchmarks import COUNT_FIGURES, build_benchmarks, info_figures
+from biasgrpo.algorithms import build_algorithm
+from biasgrpo.algorithms.functional import masked_mean
+from biasgrpo.benchmarks import COUNT_FIGURES, build_benchmarks, info_figures, run_benchmarks
 from biasgrpo.config import Config
 from biasgrpo.data import Row, load_prompts
 from biasgrpo.errors import BiasGRPOError
-from biasgrpo.logging import SUMMARY_FILE, RunLogger
-from biasgrpo.policy import Forward, Policy
+from biasgrpo.logging import SUMMARY_FILE, RunLogger, SilentLogger
+from biasgrpo.policy import Policy, pick_device
 from biasgrpo.rewards import build_reward, check_scores
+from biasgrpo.rollout import rollout_from_pairs
 from biasgrpo.sampler import build_sampler
-from biasgrpo.types import Minibatch, PPOMinibatch, Rollout
+from biasgrpo.types import Batch, Forward, Rollout
 
 # A skipped step still advances the schedule (so the data order and the schedule stay
 # tied to the step number); if it is the very first step, torch warns about the order.
@@ -46,14 +45,6 @@ SUMMARY_PREFIXES = ("reward/", "policy/", "completions/", "value/", "dpo/")
 
 class TrainingError(BiasGRPOError):
     """Training cannot go on (for example, too many non-finite steps in a row)."""
-
-
-def build_algorithm(cfg: GRPOConfig | PPOConfig | DPOConfig) -> GRPO | PPO | DPO:
-    if isinstance(cfg, GRPOConfig):
-        return GRPO(cfg)
-    if isinstance(cfg, PPOConfig):
-        return PPO(cfg)
-    return DPO(cfg)
 
 
 def lr_lambda(warmup_steps: int, total_steps: int, schedule: str):
@@ -69,22 +60,14 @@ def lr_lambda(warmup_steps: int, total_steps: int, schedule: str):
     return factor
 
 
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise TrainingError("device=cuda but no CUDA device is visible; use device=cpu or device=auto")
-    return torch.device(name)
-
-
 class Trainer:
     def __init__(self, conf: Config, cfg: DictConfig, run_dir: Path) -> None:
         self.conf, self.cfg, self.run_dir = conf, cfg, run_dir
         run_dir.mkdir(parents=True, exist_ok=True)
         set_seed(conf.seed)
         self.algo = build_algorithm(conf.algorithm)
-        self.G = getattr(self.algo, "group_size", 1)  # DPO: one (chosen, rejected) pair per prompt
-        self.prompts = load_prompts(conf.dataset, conf.seed, pairs_only=isinstance(self.algo, DPO))
+        self.G = self.algo.group_size  # sequences per prompt: G completions, or a (chosen, rejected) pair
+        self.prompts = load_prompts(conf.dataset, conf.seed, pairs_only=not self.algo.online)
         self.reward = build_reward(conf.reward)
         self.benchmarks = build_benchmarks(conf, self.prompts.eval, self.reward)  # before the model: data errors first
         self.policy = Policy(conf.model, pick_device(conf.device), needs_reference=self.algo.needs_reference)
@@ -94,17 +77,18 @@ class Trainer:
         self.rollout_size = distributed.local_batch_size(t.batch_size) * self.G  # N = B*G sequences per process
         self.minibatch_size = t.minibatch_size or self.rollout_size
         self.total_steps = t.max_steps or math.ceil(t.num_epochs * len(self.prompts.train) / t.batch_size)
-        # With one pass over one minibatch the sampling policy *is* the current policy.
-        epochs = getattr(conf.algorithm, "update_epochs", 1)
-        self.reuse_old_logprobs = epochs == 1 and self.minibatch_size == self.rollout_size
+        # With one pass over one minibatch the sampling policy *is* the current policy, so the
+        # sampling log-probs need no pass of their own; a critic's inputs always do.
+        one_update = self.algo.update_epochs == 1 and self.minibatch_size == self.rollout_size
+        self.old_pass = self.algo.needs_hidden or (self.algo.uses_old_logprobs and not one_update)
+        # Log-probs of sampled tokens are those of the distribution they were drawn from (logits / τ);
+        # given responses (offline pairs) are scored under the model's own distribution.
+        self.temperature = conf.sampler.temperature if self.algo.online else 1.0
         # Minibatches of whole groups let each group's prompt run once (Policy.response_forward).
         self.shared_prefix = self.G if self.G > 1 and self.minibatch_size % self.G == 0 else 1
 
         groups: list[dict[str, Any]] = [{"params": self.policy.trainable_parameters()}]
-        self.value_head: ValueHead | None = None
-        if isinstance(self.algo, PPO):
-            self.value_head = ValueHead(self.policy.hidden_size).to(self.policy.device)
-            groups.append({"params": list(self.value_head.parameters()), "lr": conf.algorithm.critic_lr or t.lr})
+        groups += self.algo.param_groups(self.policy.hidden_size, self.policy.device, t.lr)
         self.parameters = [p for g in groups for p in g["params"]]
         self.optimizer = torch.optim.AdamW(groups, lr=t.lr, weight_decay=t.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -115,16 +99,12 @@ class Trainer:
         distributed.seed_process(conf.seed, self.start_step)
         # Before the logger: a sampler that cannot start (no vllm) must not leave a W&B run open.
         self.sampler = build_sampler(self.policy, conf.sampler, conf.model, conf.seed)
-        self.logger = (
-            RunLogger(cfg, conf.logger, run_dir, self.start_step)
-            if distributed.is_main()
-            else distributed.SilentLogger()
-        )
+        self.logger = RunLogger(cfg, conf.logger, run_dir, self.start_step) if distributed.is_main() else SilentLogger()
         self._stop_requested = False
         n_trainable = sum(p.numel() for p in self.policy.trainable_parameters())
         print(
-            f"[biasgrpo] {len(self.prompts.train)} train prompts, {self.total_steps} steps of "
-            f"{t.batch_size} prompts x G={self.G} = {self.rollout_size} completions; "
+            f"[biasgrpo] {conf.algorithm.name}: {len(self.prompts.train)} train prompts, {self.total_steps} steps of "
+            f"{t.batch_size} prompts x {self.G} = {self.rollout_size} sequences; "
             f"{n_trainable:,} trainable parameters; run dir {run_dir}"
         )
 
@@ -138,8 +118,7 @@ class Trainer:
                 )
             return
         self.policy.load_trainable_state_dict(state["weights"])
-        if self.value_head is not None:
-            self.value_head.load_state_dict(state["value_head"])
+        self.algo.load_state_dict(state["algorithm"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         checkpoint.set_rng_state(state["rng"])
@@ -151,7 +130,7 @@ class Trainer:
             return None
         bundle: dict[str, Any] = {
             "weights": self.policy.trainable_state_dict(),
-            "value_head": None if self.value_head is None else self.value_head.state_dict(),
+            "algorithm": self.algo.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "eval_before": self.eval_before,
@@ -173,18 +152,6 @@ class Trainer:
             out.append(rows[orders[epoch][i]])
         return out
 
-    # ------------------------------------------------------------- eval ---
-    def evaluate(self, step: int, prefix: str = "eval") -> dict[str, float]:
-        figures: dict[str, float] = {}
-        for bench in self.benchmarks:
-            result, rows = bench.evaluate(self.policy)
-            figures.update({f"{prefix}/{bench.name}/{k}": v for k, v in result.items()})
-            cols = list(rows[0].keys())
-            self.logger.table(f"{prefix}/{bench.name}/samples", cols, [[r[c] for c in cols] for r in rows[:32]], step)
-        if figures:
-            self.logger.log(figures, step)
-        return figures
-
     # ------------------------------------------------------------ train ---
     def train(self) -> dict[str, Any]:
         t0 = time.perf_counter()
@@ -195,7 +162,7 @@ class Trainer:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._request_stop)
         if self.start_step == 0 and self.conf.eval.before and self.benchmarks:
-            self.eval_before = self.evaluate(0, prefix="eval_before")
+            self.eval_before = run_benchmarks(self.benchmarks, self.policy, self.logger, 0, prefix="eval_before")
         bar = tqdm(
             range(self.start_step, self.total_steps), desc="train", initial=self.start_step, total=self.total_steps
         )
@@ -208,25 +175,29 @@ class Trainer:
             done = step + 1
             stop = distributed.any_true(self._stop_requested)  # every process stops after the same step
             if self.conf.eval.every and done % self.conf.eval.every == 0 and done < self.total_steps:
-                self.evaluate(done)
+                run_benchmarks(self.benchmarks, self.policy, self.logger, done)
             if stop or (self.conf.train.save_every and done % self.conf.train.save_every == 0):
                 self.save(done)
             if stop:
                 raise TrainingError(f"stopped by a signal after step {done}; checkpoint saved, run again to resume")
         self.save(self.total_steps)
-        eval_after = self.evaluate(self.total_steps) if self.conf.eval.after and self.benchmarks else {}
-        summary = self._training_summary()
-        summary.update(self.eval_before)
-        summary.update(eval_after)
-        for key, after in eval_after.items():
-            before = self.eval_before.get(key.replace("eval/", "eval_before/", 1))
-            if before is not None and key.rsplit("/", 1)[-1] not in COUNT_FIGURES:
-                summary[key.replace("eval/", "eval_delta/", 1)] = after - before
+        after = self.conf.eval.after and self.benchmarks
+        eval_after = run_benchmarks(self.benchmarks, self.policy, self.logger, self.total_steps) if after else {}
+        summary = {**self._training_summary(), **self.eval_before, **eval_after, **self._eval_deltas(eval_after)}
         summary.update(info_figures(self.benchmarks))  # data source and scorer, as task=evaluate records them
         summary["perf/wall_s"] = time.perf_counter() - t0
         summary["run_dir"] = str(self.run_dir)
         self.logger.summary(summary)
         return summary
+
+    def _eval_deltas(self, eval_after: dict[str, float]) -> dict[str, float]:
+        """``eval_delta/*``: each measured figure after training minus before (counts excluded)."""
+        deltas = {}
+        for key, after in eval_after.items():
+            before = self.eval_before.get(key.replace("eval/", "eval_before/", 1))
+            if key.startswith("eval/") and before is not None and key.rsplit("/", 1)[-1] not in COUNT_FIGURES:
+                deltas[key.replace("eval/", "eval_delta/", 1)] = after - before
+        return deltas
 
     def _training_summary(self) -> dict[str, Any]:
         """Final training figures, read back from metrics.jsonl so a resumed run's summary
@@ -246,25 +217,121 @@ class Trainer:
         print(f"[biasgrpo] signal {signum}: saving a checkpoint after this step (again to stop now)")
         self._stop_requested = True
 
+    # ------------------------------------------------------------- step ---
     def step(self, step: int) -> dict[str, Any]:
-        """One iteration: an online step (GRPO, PPO) or an offline one (DPO)."""
-        return self.offline_step(step) if isinstance(self.algo, DPO) else self.online_step(step)
+        """One iteration: on the algorithm's own scored samples, or on the dataset's pairs."""
+        return self.online_step(step) if self.algo.online else self.offline_step(step)
 
-    def _no_grad_forward(self, model: torch.nn.Module, ro: Rollout, with_hidden: bool = False) -> list[Forward]:
-        """Forward passes over the rollout in minibatch-sized chunks, without grad."""
-        n, mb, T = ro.input_ids.shape[0], self.minibatch_size, ro.response_len
+    def online_step(self, step: int) -> dict[str, Any]:
+        """Sample G completions per prompt, score them, learn from them."""
+        t0 = time.perf_counter()
+        prompts = [r["prompt"] for r in distributed.shard(self.batch_rows(step))]
+        ro = self.sampler(prompts, self.G)
+        t_gen = time.perf_counter() - t0
+        rewards = check_scores(
+            self.reward, self.reward.score(ro.prompts, ro.completions), ro.prompts, ro.completions, allow_nonfinite=True
+        )
+        if not distributed.all_true(torch.isfinite(rewards).all()):
+            bad = [(r, c) for r, c in zip(rewards.tolist(), ro.completions) if not math.isfinite(r)]
+            return self._skip(step, "reward", f"{bad[0][0]} for completion {bad[0][1][:120]!r}" if bad else "elsewhere")
+        batch, stats = self.learn(step, ro, rewards.to(self.policy.device))
+        if batch is None:
+            return stats
+        stats.update(self._sample_stats(ro, batch, time.perf_counter() - t0, t_gen))
+        every = self.conf.train.sample_every
+        if every and step % every == 0:
+            self._log_samples(ro, batch, step + 1)
+        return stats
+
+    def offline_step(self, step: int) -> dict[str, Any]:
+        """Learn from the dataset's (chosen, rejected) pairs, laid out as groups of 2."""
+        t0 = time.perf_counter()
+        prompts, responses = self.algo.responses(distributed.shard(self.batch_rows(step)))
+        ro = rollout_from_pairs(self.policy, prompts, responses)
+        batch, stats = self.learn(step, ro, None)
+        if batch is not None:
+            stats.update(self._throughput(time.perf_counter() - t0, batch))
+        return stats
+
+    def learn(self, step: int, ro: Rollout, rewards: torch.Tensor | None) -> tuple[Batch | None, dict[str, Any]]:
+        """The extra passes, the algorithm's targets, μ epochs of minibatch updates and the step's
+        shared statistics; ``(None, skip stats)`` when a loss or gradient was not finite."""
+        batch = self._batch(ro, rewards)
+        targets, stats = self.algo.prepare(batch, step)
+        batch = Batch(**{**batch.__dict__, "targets": targets})
+        losses, entropies, grad_norms, update_stats = [], [], [], []
+        for _ in range(self.algo.update_epochs):
+            for idx in self._minibatch_indices(ro.input_ids.shape[0]):
+                mb = batch.select(idx)
+                fwd = self._forward(
+                    self.policy.model,
+                    mb.input_ids,
+                    mb.attention_mask,
+                    mb.response_len,
+                    with_hidden=self.algo.needs_hidden,
+                    with_entropy=True,
+                )
+                loss, loss_stats = self.algo.loss(fwd, mb, step)
+                grad_norm = self._update(loss)
+                if isinstance(grad_norm, str):
+                    return None, self._skip(step, grad_norm, f"{loss.item()}")
+                losses.append(loss.detach())
+                entropies.append(masked_mean(fwd.entropy, mb.response_mask))
+                grad_norms.append(grad_norm)
+                update_stats.append(loss_stats)
+        self.scheduler.step()
+        self.algo.end_step()
+        self._consecutive_skips = 0
+        stats.update({k: torch.stack([s[k] for s in update_stats]).mean() for k in update_stats[0]})
+        stats.update(
+            {
+                "policy/loss": torch.stack(losses).mean(),
+                "policy/grad_norm": torch.stack(grad_norms).mean(),
+                "policy/entropy": torch.stack(entropies).mean(),
+                "train/lr": self.scheduler.get_last_lr()[0],
+                "train/skipped_steps": self.skipped,
+            }
+        )
+        return batch, stats
+
+    def _batch(self, ro: Rollout, rewards: torch.Tensor | None) -> Batch:
+        """The rollout with the passes the algorithm asks for, run without grad."""
+        old = ref = None
+        if self.old_pass:
+            old = self._no_grad_forward(self.policy.model, ro, with_hidden=self.algo.needs_hidden)
+        if self.algo.needs_reference:
+            with self.policy.reference() as ref_model:
+                ref = self._no_grad_forward(ref_model, ro)
+        return Batch(
+            input_ids=ro.input_ids,
+            attention_mask=ro.attention_mask,
+            response_mask=ro.response_mask,
+            truncated=ro.truncated,
+            rewards=rewards,
+            old_logprobs=None if old is None else old.logprobs,
+            ref_logprobs=None if ref is None else ref.logprobs,
+            old_hidden=None if old is None else old.hidden,
+        )
+
+    def _forward(
+        self, model: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, T: int, **kwargs: bool
+    ) -> Forward:
+        return self.policy.response_forward(
+            model, input_ids, attention_mask, T, group_size=self.shared_prefix, temperature=self.temperature, **kwargs
+        )
+
+    def _no_grad_forward(self, model: torch.nn.Module, ro: Rollout, with_hidden: bool = False) -> Forward:
+        """A forward pass over the whole rollout, in minibatch-sized chunks, without grad."""
+        mb, n, T = self.minibatch_size, ro.input_ids.shape[0], ro.response_len
         with torch.no_grad():
-            return [
-                self.policy.response_forward(
-                    model,
-                    ro.input_ids[i : i + mb],
-                    ro.attention_mask[i : i + mb],
-                    T,
-                    with_hidden=with_hidden,
-                    group_size=self.shared_prefix,
+            parts = [
+                self._forward(
+                    model, ro.input_ids[i : i + mb], ro.attention_mask[i : i + mb], T, with_hidden=with_hidden
                 )
                 for i in range(0, n, mb)
             ]
+        hidden = torch.cat([p.hidden for p in parts]) if with_hidden else None
+        return Forward(torch.cat([p.logprobs for p in parts]), None, hidden)
 
     def _minibatch_indices(self, n: int) -> list[torch.Tensor]:
         """Shuffled minibatches; whole groups shuffled as units when prefixes are shared."""
@@ -286,137 +353,36 @@ class Trainer:
         self.optimizer.step()
         return grad_norm
 
-    def online_step(self, step: int) -> dict[str, Any]:
-        t0 = time.perf_counter()
-        ppo = isinstance(self.algo, PPO)
-        prompts = [r["prompt"] for r in distributed.shard(self.batch_rows(step))]
+    # ---------------------------------------------------------- metrics ---
+    def _throughput(self, elapsed: float, batch: Batch) -> dict[str, Any]:
+        return {
+            "perf/step_s": elapsed,
+            "perf/tokens_per_s": batch.response_mask.sum() / elapsed,
+            "perf/samples_per_s": batch.response_mask.shape[0] / elapsed,
+        }
 
-        # --- Rollout: G completions per prompt --------------------------------------
-        ro = self.sampler(prompts, self.G)
-        t_gen = time.perf_counter() - t0
-        N, T, mask = self.rollout_size, ro.response_len, ro.response_mask
-
-        # --- Reward -------------------------------------------------------------------
-        raw = self.reward.score(ro.prompts, ro.completions)
-        rewards = check_scores(self.reward, raw, ro.prompts, ro.completions, allow_nonfinite=True)
-        if not distributed.all_true(torch.isfinite(rewards).all()):
-            bad = [(r, c) for r, c in zip(rewards.tolist(), ro.completions) if not math.isfinite(r)]
-            return self._skip(step, "reward", f"{bad[0][0]} for completion {bad[0][1][:120]!r}" if bad else "elsewhere")
-        rewards = rewards.to(self.policy.device)
-
-        # --- Old and reference log-probs (and rollout values), without grad -----------
-        old = old_values = ref = None
-        if ppo or not self.reuse_old_logprobs:
-            fwd = self._no_grad_forward(self.policy.model, ro, with_hidden=ppo)
-            old = torch.cat([f.logprobs for f in fwd])  # [N, T]
-            if ppo:
-                with torch.no_grad():
-                    old_values = torch.cat([self.value_head.response_values(f.hidden, T) for f in fwd])  # [N, T]
-        if self.algo.needs_reference:
-            with self.policy.reference() as ref_model:
-                ref = torch.cat([f.logprobs for f in self._no_grad_forward(ref_model, ro)])  # [N, T]
-
-        # --- Advantages ---------------------------------------------------------------
-        if ppo:
-            token_rewards, stats = self.algo.token_rewards(rewards, old, ref, mask)  # [N, T]
-            if "policy/kl_ref_seq" in stats:
-                self.algo.update_kl(float(stats["policy/kl_ref_seq"]), N)
-            advantages, returns, adv_stats = self.algo.advantages(token_rewards, old_values, mask)  # [N, T]
-            stats.update(adv_stats)
-            train_policy = self.algo.trains_policy(step)
-        else:
-            advantages, stats = self.algo.advantages(rewards)  # [N]
-
-        # --- Optimise: μ epochs over shuffled minibatches ---------------------------------
-        losses, entropies, grad_norms, update_stats = [], [], [], []
-        for _ in range(self.conf.algorithm.update_epochs):
-            for idx in self._minibatch_indices(N):
-                ids, attn = ro.input_ids[idx], ro.attention_mask[idx]
-                cur = self.policy.response_forward(
-                    self.policy.model, ids, attn, T, with_entropy=True, with_hidden=ppo, group_size=self.shared_prefix
-                )
-                if ppo:
-                    # During the critic warm-up the trunk gets no gradient through the head.
-                    hidden = cur.hidden if train_policy else cur.hidden.detach()
-                    values = self.value_head.response_values(hidden, T)  # [n, T]
-                    batch = PPOMinibatch(ids, attn, mask[idx], advantages[idx], returns[idx], old_values[idx], old[idx])
-                    loss, loss_stats = self.algo.loss(cur.logprobs, values, batch, train_policy)
-                else:
-                    old_mb = None if old is None else old[idx]
-                    ref_mb = None if ref is None else ref[idx]
-                    batch = Minibatch(ids, attn, mask[idx], advantages[idx], old_mb, ref_mb)
-                    loss, loss_stats = self.algo.loss(cur.logprobs, batch)
-                grad_norm = self._update(loss)
-                if isinstance(grad_norm, str):
-                    return self._skip(step, grad_norm, f"{loss.item()}")
-                losses.append(loss.detach())
-                entropies.append(masked_mean(cur.entropy, mask[idx]))
-                grad_norms.append(grad_norm)
-                update_stats.append(loss_stats)
-        self.scheduler.step()
-        self._consecutive_skips = 0
-
-        # --- Metrics ------------------------------------------------------------------
-        elapsed = time.perf_counter() - t0
-        lengths = mask.sum(1).float()
-        stats.update({k: torch.stack([s[k] for s in update_stats]).mean() for k in update_stats[0]})
-        stats.update(self._common_stats(losses, grad_norms, elapsed, N, lengths.sum()))
-        stats.update(
-            {
-                "reward/mean": rewards.mean(),
-                "reward/std": rewards.std() if N > 1 else torch.tensor(0.0),
-                "policy/entropy": torch.stack(entropies).mean(),
-                "completions/mean_length": lengths.mean(),
-                "completions/clipped_ratio": ro.truncated.float().mean(),
-                "perf/generate_s": t_gen,
-            }
-        )
+    def _sample_stats(self, ro: Rollout, batch: Batch, elapsed: float, t_gen: float) -> dict[str, Any]:
+        """Reward, length and throughput figures of an online step's samples."""
+        rewards, N = batch.rewards, ro.input_ids.shape[0]
+        assert rewards is not None
+        stats = {
+            "reward/mean": rewards.mean(),
+            "reward/std": rewards.std() if N > 1 else torch.tensor(0.0),
+            "completions/mean_length": batch.response_mask.sum(1).float().mean(),
+            "completions/clipped_ratio": ro.truncated.float().mean(),
+            "perf/generate_s": t_gen,
+            **self._throughput(elapsed, batch),
+        }
         # A composite reward's parts, unweighted, so that gaming one part shows (rewards/composite.py).
         stats.update({f"reward/part/{k}": v.mean() for k, v in getattr(self.reward, "last_parts", {}).items()})
-        every = self.conf.train.sample_every
-        if every and step % every == 0:
-            adv_seq = advantages if advantages.dim() == 1 else masked_mean(advantages, mask, dim=1)
-            rows = [[p, c, float(r), float(a)] for p, c, r, a in zip(ro.prompts, ro.completions, rewards, adv_seq)]
-            n = self.conf.logger.sample_rows
-            self.logger.table("samples", ["prompt", "completion", "reward", "advantage"], rows[:n], step + 1)
         return stats
 
-    def offline_step(self, step: int) -> dict[str, Any]:
-        """DPO: policy and reference log-probs of B chosen and B rejected responses."""
-        t0 = time.perf_counter()
-        rows = distributed.shard(self.batch_rows(step))
-        B = len(rows)
-        # Chosen and rejected interleaved, [c1, r1, c2, r2, ...]: one forward pass for all 2B
-        # sequences, each prompt run once for its pair (groups of 2 share a prefix).
-        prompts = [r["prompt"] for r in rows for _ in range(2)]
-        ids, attn, mask = self.policy.encode(prompts, [r[k] for r in rows for k in ("chosen", "rejected")])
-        T, average = mask.shape[1], self.algo.average_logprobs
-        with torch.no_grad(), self.policy.reference() as ref_model:
-            ref_fwd = self.policy.response_forward(ref_model, ids, attn, T, group_size=2)
-        ref = sequence_logprobs(ref_fwd.logprobs, mask, average)  # [2B]
-        cur = self.policy.response_forward(self.policy.model, ids, attn, T, group_size=2)
-        logprobs = sequence_logprobs(cur.logprobs, mask, average)  # [2B]
-        loss, stats = self.algo.loss(logprobs[0::2], logprobs[1::2], ref[0::2], ref[1::2])
-        grad_norm = self._update(loss)
-        if isinstance(grad_norm, str):
-            return self._skip(step, grad_norm, f"{loss.item()}")
-        self.scheduler.step()
-        self._consecutive_skips = 0
-        stats.update(self._common_stats([loss.detach()], [grad_norm], time.perf_counter() - t0, 2 * B, mask.sum()))
-        return stats
-
-    def _common_stats(
-        self, losses: list[torch.Tensor], grad_norms: list[torch.Tensor], elapsed: float, n: int, tokens: torch.Tensor
-    ) -> dict[str, Any]:
-        return {
-            "policy/loss": torch.stack(losses).mean(),
-            "policy/grad_norm": torch.stack(grad_norms).mean(),
-            "train/lr": self.scheduler.get_last_lr()[0],
-            "train/skipped_steps": self.skipped,
-            "perf/step_s": elapsed,
-            "perf/tokens_per_s": tokens / elapsed,
-            "perf/samples_per_s": n / elapsed,
-        }
+    def _log_samples(self, ro: Rollout, batch: Batch, step: int) -> None:
+        adv = batch.targets.advantages  # every online algorithm's targets carry advantages, [N] or [N, T]
+        adv_seq = adv if adv.dim() == 1 else masked_mean(adv, batch.response_mask, dim=1)
+        rows = [[p, c, float(r), float(a)] for p, c, r, a in zip(ro.prompts, ro.completions, batch.rewards, adv_seq)]
+        n = self.conf.logger.sample_rows
+        self.logger.table("samples", ["prompt", "completion", "reward", "advantage"], rows[:n], step)
 
     def _skip(self, step: int, source: str, detail: str) -> dict[str, Any]:
         """Skip a step whose reward, loss or gradient is not finite; stop after K in a row."""

@@ -1,19 +1,22 @@
 """Typed data passed between the stages of a step.
 
 Dimension letters: B prompts, G completions per prompt, N = B*G sequences,
-P prompt tokens (left-padded), T response tokens (right-padded).
+P prompt tokens (left-padded), T response tokens (right-padded), H hidden size.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import torch
 
 
 @dataclass(frozen=True)
 class Rollout:
-    """G sampled completions for each of B prompts, as token ids and as text."""
+    """G sequences for each of B prompts, as token ids and as text: sampled completions
+    (online algorithms) or given responses (offline pairs, G = 2)."""
 
     input_ids: torch.Tensor  # [N, P+T] prompt (left-padded) then completion (right-padded)
     attention_mask: torch.Tensor  # [N, P+T] 1 on real prompt and completion tokens
@@ -27,26 +30,48 @@ class Rollout:
         return self.response_mask.shape[1]
 
 
-@dataclass(frozen=True)
-class Minibatch:
-    """The slice of a scored rollout that one optimizer step sees."""
+class Forward(NamedTuple):
+    """What one forward pass over a batch of sequences gives about their responses."""
 
-    input_ids: torch.Tensor  # [n, P+T]
-    attention_mask: torch.Tensor  # [n, P+T]
-    response_mask: torch.Tensor  # [n, T]
-    advantages: torch.Tensor  # [n] one advantage per sequence (outcome reward)
-    old_logprobs: torch.Tensor | None  # [n, T] sampling-policy log-probs; None = logprobs.detach()
-    ref_logprobs: torch.Tensor | None  # [n, T] reference log-probs; None when kl_coef = 0
+    logprobs: torch.Tensor  # [n, T] log-probs of the response tokens
+    entropy: torch.Tensor | None  # [n, T] entropy of the next-token distribution (no grad)
+    hidden: torch.Tensor | None  # [n, >=T+1, H] last hidden states, ending at the last token
 
 
 @dataclass(frozen=True)
-class PPOMinibatch:
-    """The slice of a PPO rollout, with its critic targets, that one optimizer step sees."""
+class Batch:
+    """The sequences of one step with everything computed for them before the update.
 
-    input_ids: torch.Tensor  # [n, P+T]
-    attention_mask: torch.Tensor  # [n, P+T]
-    response_mask: torch.Tensor  # [n, T]
-    advantages: torch.Tensor  # [n, T] per-token GAE advantages (whitened if configured)
-    returns: torch.Tensor  # [n, T] GAE returns, the critic's targets
-    old_values: torch.Tensor  # [n, T] critic values at rollout time
-    old_logprobs: torch.Tensor  # [n, T] sampling-policy log-probs
+    Every tensor leads with N (the sequences), so a minibatch is ``batch.select(idx)``.
+    ``targets`` is the algorithm's own per-sequence data from ``Algorithm.prepare``
+    (advantages, returns, ...), a dataclass of tensors that is sliced the same way.
+    """
+
+    input_ids: torch.Tensor  # [N, P+T]
+    attention_mask: torch.Tensor  # [N, P+T]
+    response_mask: torch.Tensor  # [N, T]
+    truncated: torch.Tensor  # [N] bool: the completion hit max_new_tokens without EOS
+    rewards: torch.Tensor | None  # [N] reward of each completion; None for offline pairs
+    old_logprobs: torch.Tensor | None  # [N, T] sampling-policy log-probs; None = the current ones, detached
+    ref_logprobs: torch.Tensor | None  # [N, T] reference log-probs; None when no reference is needed
+    old_hidden: torch.Tensor | None  # [N, >=T+1, H] sampling-policy last hidden states (a critic's input)
+    targets: Any = None
+
+    @property
+    def response_len(self) -> int:
+        return self.response_mask.shape[1]
+
+    def select(self, idx: torch.Tensor) -> Batch:
+        """The rows ``idx`` of every tensor, targets included."""
+        return select_rows(self, idx)
+
+
+def select_rows(data: Any, idx: torch.Tensor) -> Any:
+    """Rows ``idx`` of every tensor field of a dataclass (recursively); None stays None."""
+    if isinstance(data, torch.Tensor):
+        return data[idx]
+    if dataclasses.is_dataclass(data) and not isinstance(data, type):
+        return dataclasses.replace(
+            data, **{f.name: select_rows(getattr(data, f.name), idx) for f in dataclasses.fields(data) if f.init}
+        )
+    return data

@@ -11,7 +11,7 @@ and change between releases.
 Prompts are encoded as the project's sampler encodes them and handed to the engine as
 token ids, and the completions come back as token ids, so the rollout (masks, EOS,
 truncation) is assembled by the same code as the project's sampler's
-(:func:`biasgrpo.sampler.rollout_from`). vLLM is imported only when this sampler is built.
+(:func:`biasgrpo.rollout.rollout_from`). vLLM is imported only when this sampler is built.
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ import torch
 from biasgrpo import distributed
 from biasgrpo.config import ModelConfig, SamplerConfig
 from biasgrpo.errors import BiasGRPOError
-from biasgrpo.policy import Policy, smollm2_folder
-from biasgrpo.sampler import encode_prompts, rollout_from
+from biasgrpo.models import smollm2_folder
+from biasgrpo.policy import Policy
+from biasgrpo.rollout import encode_prompts, rollout_from
 from biasgrpo.types import Rollout
 
 
@@ -57,7 +58,7 @@ def base_weights_source(policy: Policy, cfg: ModelConfig, folder: Path) -> str:
 
 
 class VLLMSampler:
-    """A :data:`biasgrpo.sampler.Sampler` that draws completions with vLLM."""
+    """A :class:`biasgrpo.rollout.Sampler` that draws completions with vLLM."""
 
     def __init__(self, policy: Policy, cfg: SamplerConfig, model_cfg: ModelConfig, seed: int) -> None:
         if not policy.lora:

@@ -10,7 +10,7 @@ import pytest
 from omegaconf import DictConfig
 
 from biasgrpo.config import ModelConfig
-from biasgrpo.policy import load_model
+from biasgrpo.models import load_model
 from run import dispatch
 
 pytestmark = pytest.mark.slow

@@ -20,6 +20,7 @@ from biasgrpo import checkpoint
 from biasgrpo.algorithms.grpo import GRPO
 from biasgrpo.logging import RunLogger
 from biasgrpo.trainer import TrainingError
+from biasgrpo.types import Forward
 from run import dispatch
 from tests.conftest import TINY
 
@@ -115,8 +116,8 @@ def test_nan_loss_is_skipped_and_counted(
     real_loss = GRPO.loss
     calls = {"n": 0}
 
-    def flaky_loss(self: GRPO, logprobs: torch.Tensor, mb: object) -> tuple[torch.Tensor, dict]:
-        loss, stats = real_loss(self, logprobs, mb)
+    def flaky_loss(self: GRPO, fwd: Forward, mb: object, step: int) -> tuple[torch.Tensor, dict]:
+        loss, stats = real_loss(self, fwd, mb, step)
         calls["n"] += 1
         return (loss * float("nan") if calls["n"] == 2 else loss), stats
 
@@ -131,9 +132,9 @@ def test_nan_loss_is_skipped_and_counted(
 def test_nan_gradient_never_reaches_the_weights(
     make_cfg: Callable[..., DictConfig], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def nan_grad_loss(self: GRPO, logprobs: torch.Tensor, mb: object) -> tuple[torch.Tensor, dict]:
+    def nan_grad_loss(self: GRPO, fwd: Forward, mb: object, step: int) -> tuple[torch.Tensor, dict]:
         # Finite value, NaN gradient: sqrt at 0 of a term that is exactly 0.
-        return torch.sqrt((logprobs * 0).sum()) + 1.0, {}
+        return torch.sqrt((fwd.logprobs * 0).sum()) + 1.0, {}
 
     monkeypatch.setattr(GRPO, "loss", nan_grad_loss)
     with pytest.raises(TrainingError, match="non-finite gradient"):

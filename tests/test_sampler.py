@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from biasgrpo.config import SamplerConfig
-from biasgrpo.policy import prepacked_linears
-from biasgrpo.sampler import decode, next_tokens, response_mask_from, sample
+from biasgrpo.kernels import prepacked_linears
+from biasgrpo.rollout import response_mask_from
+from biasgrpo.sampler import decode, next_tokens, sample
 from tests.test_policy import tiny_policy
 
 PROMPTS = ["What are nurses like?", "Describe engineers, please.", "Hi"]

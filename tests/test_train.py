@@ -211,15 +211,22 @@ def test_dpo_preference_accuracy_rises(make_cfg: Callable[..., DictConfig], tmp_
     assert rows[-1]["dpo/margin"] > rows[0]["dpo/margin"]
 
 
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
 def test_step_loss_and_kl_equal_a_reference_computation(
-    make_cfg: Callable[..., DictConfig], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    make_cfg: Callable[..., DictConfig], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, temperature: float
 ) -> None:
     """One step's logged loss and KL, recomputed on the same batch the way TRL's GRPOTrainer does
-    it: a plain forward over the whole sequences (no shared prompt), log_softmax, advantages
-    (r - mean) / (std + 1e-4) per group, ratio exp(logp - logp.detach()) = 1 at μ = 1, k3 KL to
-    the adapter-free model, sequence mean then batch mean."""
+    it: a plain forward over the whole sequences (no shared prompt), log_softmax of the logits
+    divided by the sampling temperature, advantages (r - mean) / (std + 1e-4) per group, ratio
+    exp(logp - logp.detach()) = 1 at μ = 1, k3 KL to the adapter-free model, sequence mean then
+    batch mean."""
     beta, G = 0.1, 4
-    cfg = make_cfg("reward=token_fraction", f"algorithm.kl_coef={beta}", f"algorithm.num_generations={G}")
+    cfg = make_cfg(
+        "reward=token_fraction",
+        f"algorithm.kl_coef={beta}",
+        f"algorithm.num_generations={G}",
+        f"sampler.temperature={temperature}",
+    )
     trainer = Trainer(validate(cfg), cfg, tmp_path)
     with torch.no_grad():  # adapters away from zero, so the policy and the reference differ
         for name, p in trainer.policy.model.named_parameters():
@@ -239,16 +246,18 @@ def test_step_loss_and_kl_equal_a_reference_computation(
     model.load_state_dict(weights)  # the weights the step saw
     T, mask = ro.response_len, ro.response_mask.float()
 
-    def token_logprobs(m: torch.nn.Module) -> torch.Tensor:
+    def token_logprobs(m: torch.nn.Module, tau: float = temperature) -> torch.Tensor:
         positions = (ro.attention_mask.cumsum(-1) - 1).clamp(min=0)
         logits = m(input_ids=ro.input_ids, attention_mask=ro.attention_mask, position_ids=positions).logits
-        logp = torch.log_softmax(logits[:, -T - 1 : -1].float(), dim=-1)
+        logp = torch.log_softmax(logits[:, -T - 1 : -1].float() / tau, dim=-1)
         return logp.gather(-1, ro.input_ids[:, -T:].unsqueeze(-1)).squeeze(-1)
 
     with torch.no_grad():
         current = token_logprobs(model)
         with model.disable_adapter():
             reference = token_logprobs(model)
+            reference_at_1 = token_logprobs(model, 1.0)
+        current_at_1 = token_logprobs(model, 1.0)
     rewards = torch.as_tensor(trainer.reward.score(ro.prompts, ro.completions), dtype=torch.float32).view(-1, G)
     advantages = ((rewards - rewards.mean(1, keepdim=True)) / (rewards.std(1, keepdim=True) + 1e-4)).flatten()
     kl = torch.exp(reference - current) - (reference - current) - 1
@@ -258,3 +267,6 @@ def test_step_loss_and_kl_equal_a_reference_computation(
     assert float(kl.abs().max()) > 1e-3  # the KL term is really exercised
     assert float(stats["policy/loss"]) == pytest.approx(float(loss), abs=1e-5)
     assert float(stats["policy/kl_ref"]) == pytest.approx(float((kl * mask).sum() / mask.sum()), abs=1e-6)
+    if temperature != 1.0:  # the temperature really changes what is computed
+        kl_at_1 = torch.exp(reference_at_1 - current_at_1) - (reference_at_1 - current_at_1) - 1
+        assert abs(float(((kl_at_1 - kl) * mask).sum() / mask.sum())) > 1e-4

@@ -11,11 +11,14 @@ log-ratio to the reference up on the chosen response and down on the rejected on
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
 from biasgrpo.algorithms import functional as F
-from biasgrpo.errors import ConfigError
+from biasgrpo.algorithms.base import Stateless, Stats
+from biasgrpo.config_checks import check_all
+from biasgrpo.types import Batch, Forward
 
 LOSS_TYPES = ("sigmoid", "ipo")
 
@@ -31,43 +34,67 @@ class DPOConfig:
     label_smoothing: float = 0.0
     """ε, the assumed probability that a pair's preference label is wrong (sigmoid only)."""
 
+    @property
+    def group_size(self) -> int:
+        return 2  # a (chosen, rejected) pair shares its prompt
+
     def validate(self) -> None:
-        checks = [
-            (self.beta > 0, "beta", self.beta, "> 0"),
-            (self.loss_type in LOSS_TYPES, "loss_type", self.loss_type, " | ".join(LOSS_TYPES)),
-            (0 <= self.label_smoothing < 0.5, "label_smoothing", self.label_smoothing, "[0, 0.5)"),
-            (
-                self.loss_type != "ipo" or self.label_smoothing == 0,
-                "label_smoothing",
-                self.label_smoothing,
-                "0 with loss_type=ipo (smoothing applies to sigmoid only)",
-            ),
-        ]
-        for ok, key, value, allowed in checks:
-            if not ok:
-                raise ConfigError(f"algorithm.{key}={value!r} is invalid; allowed: {allowed}")
+        check_all(
+            "algorithm",
+            [
+                (self.beta > 0, "beta", self.beta, "> 0"),
+                (self.loss_type in LOSS_TYPES, "loss_type", self.loss_type, " | ".join(LOSS_TYPES)),
+                (0 <= self.label_smoothing < 0.5, "label_smoothing", self.label_smoothing, "[0, 0.5)"),
+                (
+                    self.loss_type != "ipo" or self.label_smoothing == 0,
+                    "label_smoothing",
+                    self.label_smoothing,
+                    "0 with loss_type=ipo (smoothing applies to sigmoid only)",
+                ),
+            ],
+        )
 
 
-class DPO:
-    """Preference loss and its statistics; the trainer computes the sequence log-probs."""
+class DPO(Stateless):
+    """Preference loss and its statistics; the trainer lays out the pairs and runs the passes."""
 
+    online = False
+    group_size = 2
+    update_epochs = 1
     needs_reference = True
+    uses_old_logprobs = False
+    needs_hidden = False
 
     def __init__(self, cfg: DPOConfig) -> None:
         self.cfg = cfg
+
+    @staticmethod
+    def responses(rows: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+        """Each row's prompt twice, with its chosen then its rejected response: [c1, r1, c2, r2, ...]."""
+        return [r["prompt"] for r in rows for _ in range(2)], [r[k] for r in rows for k in ("chosen", "rejected")]
+
+    def prepare(self, batch: Batch, step: int) -> tuple[None, Stats]:
+        return None, {}  # the reference log-probs are all DPO needs beforehand
+
+    def loss(self, fwd: Forward, mb: Batch, step: int) -> tuple[torch.Tensor, Stats]:
+        """Sequence log-probs of the minibatch's pairs (rows 2i chosen, 2i+1 rejected), then the preference loss."""
+        assert mb.ref_logprobs is not None
+        policy = F.sequence_logprobs(fwd.logprobs, mb.response_mask, self.average_logprobs)  # [2b]
+        ref = F.sequence_logprobs(mb.ref_logprobs, mb.response_mask, self.average_logprobs)  # [2b]
+        return self.preference_loss(policy[0::2], policy[1::2], ref[0::2], ref[1::2])
 
     @property
     def average_logprobs(self) -> bool:
         """True when the sequence log-probs must be token means (IPO), not sums."""
         return self.cfg.loss_type == "ipo"
 
-    def loss(
+    def preference_loss(
         self,
         policy_chosen: torch.Tensor,
         policy_rejected: torch.Tensor,
         ref_chosen: torch.Tensor,
         ref_rejected: torch.Tensor,
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    ) -> tuple[torch.Tensor, Stats]:
         """Mean preference loss over B pairs.
 
         Args:

@@ -65,6 +65,22 @@ def group_advantages(rewards: torch.Tensor, group_size: int, norm: str, eps: flo
     return (centred / scale).reshape(-1)
 
 
+def leave_one_out_advantages(rewards: torch.Tensor, group_size: int) -> torch.Tensor:
+    """RLOO's advantage: each reward minus the mean of the other G - 1 rewards of its group.
+
+    A_i = r_i - (Σ_j r_j - r_i) / (G - 1) = G/(G-1) · (r_i - mean_group(r))   (Kool et al. 2019)
+
+    Args:
+        rewards: ``[B*G]`` rewards, the G completions of one prompt contiguous; G >= 2.
+
+    Returns:
+        ``[B*G]`` advantages; they sum to 0 within each group.
+    """
+    grouped = rewards.view(-1, group_size)  # [B, G]
+    others = (grouped.sum(dim=1, keepdim=True) - grouped) / (group_size - 1)
+    return (grouped - others).reshape(-1)
+
+
 def kl_k3(logprobs: torch.Tensor, ref_logprobs: torch.Tensor) -> torch.Tensor:
     """Per-token k3 estimate of KL(policy || reference), always >= 0.
 
@@ -114,72 +130,6 @@ def aggregate(loss: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.Tensor
     if mode == "token_mean":
         return masked_mean(loss, mask)
     raise ValueError(f"unknown loss aggregation {mode!r}: use seq_mean or token_mean")
-
-
-class _TokenLogprobs(torch.autograd.Function):
-    """Log-probs and entropies from logits ``[N, T, V]`` in one pass over the vocabulary.
-
-    Per position with logits x, sampled token k and p = softmax(x):
-
-        log p_k = x_k - logsumexp(x)         d log p_k / dx = onehot(k) - p
-        H       = logsumexp(x) - Σ_j p_j x_j (returned without gradient)
-
-    Composed from torch ops, this costs several ``[N, T, V]`` temporaries (the softmax
-    of the logsumexp backward, gather's zero-filled gradient and their sum, the
-    log-softmax, exp and product of the entropy), each a fresh allocation of V floats
-    per position that the kernel zero-fills page by page. Here a few rows at a time are
-    reduced while they are in cache, and the backward writes the gradient once.
-    """
-
-    POSITIONS = 64  # positions per chunk: 64 x 49k floats = 12 MB
-
-    @staticmethod
-    def chunks(N: int, T: int) -> list[slice]:
-        """Slices of the N rows, each about POSITIONS positions (at least one row)."""
-        step = max(1, _TokenLogprobs.POSITIONS // max(T, 1))
-        return [slice(i, i + step) for i in range(0, N, step)]
-
-    @staticmethod
-    def forward(
-        ctx: torch.autograd.function.FunctionCtx, logits: torch.Tensor, tokens: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        N, T = tokens.shape
-        dtype = torch.promote_types(logits.dtype, torch.float32)  # bf16 logits reduce in fp32
-        lse = logits.new_empty((N, T), dtype=dtype)
-        logprobs, entropy = torch.empty_like(lse), torch.empty_like(lse)
-        for rows in _TokenLogprobs.chunks(N, T):
-            x = logits[rows].to(dtype)  # [n, T, V]
-            top = x.amax(dim=-1, keepdim=True)
-            e = (x - top).exp_()
-            total = e.sum(dim=-1)
-            lse[rows] = top.squeeze(-1) + total.log()
-            logprobs[rows] = x.gather(-1, tokens[rows].unsqueeze(-1)).squeeze(-1) - lse[rows]
-            entropy[rows] = lse[rows] - (e * x).sum(dim=-1) / total
-        ctx.save_for_backward(logits, tokens, lse)
-        ctx.mark_non_differentiable(entropy)
-        return logprobs, entropy
-
-    @staticmethod
-    def backward(
-        ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor, _: torch.Tensor
-    ) -> tuple[torch.Tensor, None]:
-        logits, tokens, lse = ctx.saved_tensors
-        out = torch.empty(logits.shape, dtype=logits.dtype, device=logits.device)
-        for rows in _TokenLogprobs.chunks(*tokens.shape):
-            g = grad[rows].to(lse.dtype).unsqueeze(-1)  # [n, T, 1]
-            d = (logits[rows].to(lse.dtype) - lse[rows].unsqueeze(-1)).exp_().mul_(-g)  # -g p
-            out[rows] = d.scatter_add_(-1, tokens[rows].unsqueeze(-1), g)  # + g onehot(k)
-        return out, None
-
-
-def token_logprobs(logits: torch.Tensor, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Log-probability of each ``tokens[n, t]`` under ``logits[n, t, :]``, and the entropy there.
-
-    Returns ``(logprobs, entropy)``, both ``[N, T]`` in fp32 (or fp64 for fp64 logits);
-    gradients flow to the logits through ``logprobs`` only. ``logits`` may be a strided
-    view (a slice of a longer sequence): it is read in place, never copied whole.
-    """
-    return _TokenLogprobs.apply(logits, tokens)
 
 
 def gae(

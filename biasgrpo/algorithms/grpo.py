@@ -15,8 +15,9 @@ from dataclasses import dataclass
 import torch
 
 from biasgrpo.algorithms import functional as F
-from biasgrpo.errors import ConfigError
-from biasgrpo.types import Minibatch
+from biasgrpo.algorithms.base import Stateless, Stats
+from biasgrpo.config_checks import check_all
+from biasgrpo.types import Batch, Forward
 
 ADV_NORMS = ("group", "batch", "none")
 LOSS_AGGS = ("seq_mean", "token_mean")
@@ -45,36 +46,60 @@ class GRPOConfig:
     """μ, optimisation passes over each rollout. With 1 pass and one minibatch the
     sampling log-probs equal the current ones, so their forward pass is skipped."""
 
+    @property
+    def group_size(self) -> int:
+        return self.num_generations
+
     def validate(self) -> None:
-        checks = [
-            (
-                self.num_generations >= 2,
-                "num_generations",
-                self.num_generations,
-                ">= 2 (a group needs two completions)",
-            ),
-            (0 < self.clip_eps < 1, "clip_eps", self.clip_eps, "(0, 1)"),
-            (self.clip_eps_high is None or self.clip_eps_high > 0, "clip_eps_high", self.clip_eps_high, "> 0 or null"),
-            (self.kl_coef >= 0, "kl_coef", self.kl_coef, ">= 0"),
-            (self.adv_norm in ADV_NORMS, "adv_norm", self.adv_norm, " | ".join(ADV_NORMS)),
-            (self.loss_agg in LOSS_AGGS, "loss_agg", self.loss_agg, " | ".join(LOSS_AGGS)),
-            (self.adv_eps > 0, "adv_eps", self.adv_eps, "> 0"),
-            (self.update_epochs >= 1, "update_epochs", self.update_epochs, ">= 1"),
-        ]
-        for ok, key, value, allowed in checks:
-            if not ok:
-                raise ConfigError(f"algorithm.{key}={value!r} is invalid; allowed: {allowed}")
+        check_all(
+            "algorithm",
+            [
+                (
+                    self.num_generations >= 2,
+                    "num_generations",
+                    self.num_generations,
+                    ">= 2 (a group needs two completions)",
+                ),
+                (0 < self.clip_eps < 1, "clip_eps", self.clip_eps, "(0, 1)"),
+                (
+                    self.clip_eps_high is None or self.clip_eps_high > 0,
+                    "clip_eps_high",
+                    self.clip_eps_high,
+                    "> 0 or null",
+                ),
+                (self.kl_coef >= 0, "kl_coef", self.kl_coef, ">= 0"),
+                (self.adv_norm in ADV_NORMS, "adv_norm", self.adv_norm, " | ".join(ADV_NORMS)),
+                (self.loss_agg in LOSS_AGGS, "loss_agg", self.loss_agg, " | ".join(LOSS_AGGS)),
+                (self.adv_eps > 0, "adv_eps", self.adv_eps, "> 0"),
+                (self.update_epochs >= 1, "update_epochs", self.update_epochs, ">= 1"),
+            ],
+        )
 
 
-class GRPO:
+@dataclass(frozen=True)
+class GroupAdvantages:
+    advantages: torch.Tensor  # [N] one advantage per completion, broadcast over its tokens
+
+
+class GRPO(Stateless):
     """Advantages and loss of GRPO; the trainer owns sampling, forward passes and steps."""
+
+    online = True
+    uses_old_logprobs = True
+    needs_hidden = False
 
     def __init__(self, cfg: GRPOConfig) -> None:
         self.cfg = cfg
         self.group_size = cfg.num_generations
+        self.update_epochs = cfg.update_epochs
         self.needs_reference = cfg.kl_coef > 0
 
-    def advantages(self, rewards: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def prepare(self, batch: Batch, step: int) -> tuple[GroupAdvantages, Stats]:
+        assert batch.rewards is not None, "GRPO learns from scored samples"
+        adv, stats = self.advantages(batch.rewards)
+        return GroupAdvantages(adv), stats
+
+    def advantages(self, rewards: torch.Tensor) -> tuple[torch.Tensor, Stats]:
         """``[B*G]`` rewards -> ``[B*G]`` advantages and group statistics."""
         grouped = rewards.view(-1, self.group_size)  # [B, G]
         group_std = grouped.std(dim=1)
@@ -87,18 +112,20 @@ class GRPO:
         }
         return adv, stats
 
-    def loss(self, logprobs: torch.Tensor, mb: Minibatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def loss(self, fwd: Forward, mb: Batch, step: int) -> tuple[torch.Tensor, Stats]:
         """Clipped surrogate plus β·KL_k3, aggregated per ``loss_agg``.
 
         Args:
-            logprobs: ``[n, T]`` current-policy log-probs of the sampled tokens (with grad).
-            mb: the minibatch (advantages ``[n]``, masks and old/ref log-probs ``[n, T]``).
+            fwd: the current policy's forward pass; ``fwd.logprobs`` ``[n, T]`` (with grad).
+            mb: the minibatch: ``targets.advantages`` ``[n]``, masks and old/ref log-probs ``[n, T]``.
         """
-        mask = mb.response_mask
+        logprobs, mask = fwd.logprobs, mb.response_mask
         old = logprobs.detach() if mb.old_logprobs is None else mb.old_logprobs
         high = self.cfg.clip_eps if self.cfg.clip_eps_high is None else self.cfg.clip_eps_high
         # Policy loss: one advantage per completion, broadcast over its tokens.
-        pg_loss, clipped = F.clipped_surrogate(logprobs, old, mb.advantages.unsqueeze(1), self.cfg.clip_eps, high)
+        pg_loss, clipped = F.clipped_surrogate(
+            logprobs, old, mb.targets.advantages.unsqueeze(1), self.cfg.clip_eps, high
+        )
         per_token = pg_loss
         stats = {"policy/clip_frac": F.masked_mean(clipped, mask).detach()}
         # KL to the reference, in the loss (GRPO) rather than folded into the reward (PPO).

@@ -14,15 +14,15 @@ into per-token advantages A_t and returns R_t, and the loss is
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
 from biasgrpo.algorithms import functional as F
-from biasgrpo.errors import ConfigError
-from biasgrpo.types import PPOMinibatch
-
-VALUE_HEADS = ("shared", "separate")
+from biasgrpo.algorithms.base import Stats
+from biasgrpo.config_checks import check_all
+from biasgrpo.types import Batch, Forward
 
 
 @dataclass
@@ -57,35 +57,36 @@ class PPOConfig:
     critic_lr: float | None = None
     """Learning rate of the value head (and separate critic); None = the policy's."""
     critic_warmup_steps: int = 0
-    """First steps that train only the critic, so early advantages are not noise."""
-    value_head: str = "shared"
-    """shared: a scalar head on the policy's own last hidden states; separate: the same
-    head on a separate critic model."""
+    """First steps that train only the critic, so early advantages are not noise. The critic is
+    a scalar head on the policy's own last hidden states (no second model)."""
+
+    @property
+    def group_size(self) -> int:
+        return self.num_generations
 
     def validate(self) -> None:
-        checks = [
-            (self.num_generations >= 1, "num_generations", self.num_generations, ">= 1"),
-            (0 < self.clip_eps < 1, "clip_eps", self.clip_eps, "(0, 1)"),
-            (self.vf_coef > 0, "vf_coef", self.vf_coef, "> 0 (the critic must learn)"),
-            (self.vf_clip_eps > 0, "vf_clip_eps", self.vf_clip_eps, "> 0"),
-            (self.kl_coef >= 0, "kl_coef", self.kl_coef, ">= 0"),
-            (
-                self.kl_target is None or (self.kl_target > 0 and self.kl_coef > 0),
-                "kl_target",
-                self.kl_target,
-                "> 0 with kl_coef > 0 (β adapts multiplicatively from kl_coef), or null",
-            ),
-            (self.kl_horizon >= 1, "kl_horizon", self.kl_horizon, ">= 1"),
-            (0 < self.gamma <= 1, "gamma", self.gamma, "(0, 1]"),
-            (0 <= self.gae_lambda <= 1, "gae_lambda", self.gae_lambda, "[0, 1]"),
-            (self.update_epochs >= 1, "update_epochs", self.update_epochs, ">= 1"),
-            (self.critic_lr is None or self.critic_lr > 0, "critic_lr", self.critic_lr, "> 0 or null"),
-            (self.critic_warmup_steps >= 0, "critic_warmup_steps", self.critic_warmup_steps, ">= 0"),
-            (self.value_head in VALUE_HEADS, "value_head", self.value_head, " | ".join(VALUE_HEADS)),
-        ]
-        for ok, key, value, allowed in checks:
-            if not ok:
-                raise ConfigError(f"algorithm.{key}={value!r} is invalid; allowed: {allowed}")
+        check_all(
+            "algorithm",
+            [
+                (self.num_generations >= 1, "num_generations", self.num_generations, ">= 1"),
+                (0 < self.clip_eps < 1, "clip_eps", self.clip_eps, "(0, 1)"),
+                (self.vf_coef > 0, "vf_coef", self.vf_coef, "> 0 (the critic must learn)"),
+                (self.vf_clip_eps > 0, "vf_clip_eps", self.vf_clip_eps, "> 0"),
+                (self.kl_coef >= 0, "kl_coef", self.kl_coef, ">= 0"),
+                (
+                    self.kl_target is None or (self.kl_target > 0 and self.kl_coef > 0),
+                    "kl_target",
+                    self.kl_target,
+                    "> 0 with kl_coef > 0 (β adapts multiplicatively from kl_coef), or null",
+                ),
+                (self.kl_horizon >= 1, "kl_horizon", self.kl_horizon, ">= 1"),
+                (0 < self.gamma <= 1, "gamma", self.gamma, "(0, 1]"),
+                (0 <= self.gae_lambda <= 1, "gae_lambda", self.gae_lambda, "[0, 1]"),
+                (self.update_epochs >= 1, "update_epochs", self.update_epochs, ">= 1"),
+                (self.critic_lr is None or self.critic_lr > 0, "critic_lr", self.critic_lr, "> 0 or null"),
+                (self.critic_warmup_steps >= 0, "critic_warmup_steps", self.critic_warmup_steps, ">= 0"),
+            ],
+        )
 
 
 class ValueHead(nn.Module):
@@ -129,16 +130,75 @@ class AdaptiveKLController:
         self.value *= 1.0 + error * n_steps / self.horizon
 
 
+@dataclass(frozen=True)
+class PPOTargets:
+    advantages: torch.Tensor  # [N, T] per-token GAE advantages (whitened if configured)
+    returns: torch.Tensor  # [N, T] GAE returns, the critic's targets
+    old_values: torch.Tensor  # [N, T] critic values at rollout time
+
+
 class PPO:
-    """Token rewards, GAE advantages and the actor-critic loss; the trainer owns the rest."""
+    """Token rewards, GAE advantages, the value head and the actor-critic loss; the trainer owns the rest."""
+
+    online = True
+    uses_old_logprobs = True
+    needs_hidden = True  # the value head reads the policy's last hidden states
 
     def __init__(self, cfg: PPOConfig) -> None:
         self.cfg = cfg
         self.group_size = cfg.num_generations
+        self.update_epochs = cfg.update_epochs
         self.needs_reference = cfg.kl_coef > 0
         self.kl_ctl = (
             None if cfg.kl_target is None else AdaptiveKLController(cfg.kl_coef, cfg.kl_target, cfg.kl_horizon)
         )
+        self.value_head: ValueHead | None = None  # built by param_groups, once the policy's width is known
+        self._rollout_kl: tuple[float, int] | None = None  # (KL per completion, completions) for end_step
+
+    # ------------------------------------------------------ the protocol ---
+    def param_groups(self, hidden_size: int, device: torch.device, lr: float) -> list[dict[str, Any]]:
+        self.value_head = ValueHead(hidden_size).to(device)
+        return [{"params": list(self.value_head.parameters()), "lr": self.cfg.critic_lr or lr}]
+
+    def prepare(self, batch: Batch, step: int) -> tuple[PPOTargets, Stats]:
+        """Rollout-time values, per-token rewards (score and KL penalty), GAE advantages and returns."""
+        assert batch.rewards is not None and batch.old_logprobs is not None and batch.old_hidden is not None
+        assert self.value_head is not None, "param_groups builds the value head first"
+        mask = batch.response_mask
+        with torch.no_grad():
+            old_values = self.value_head.response_values(batch.old_hidden, batch.response_len)  # [N, T]
+        token_rewards, stats = self.token_rewards(batch.rewards, batch.old_logprobs, batch.ref_logprobs, mask)
+        if "policy/kl_ref_seq" in stats:
+            self._rollout_kl = (float(stats["policy/kl_ref_seq"]), mask.shape[0])
+        advantages, returns, adv_stats = self.advantages(token_rewards, old_values, mask)
+        return PPOTargets(advantages, returns, old_values), {**stats, **adv_stats}
+
+    def loss(self, fwd: Forward, mb: Batch, step: int) -> tuple[torch.Tensor, Stats]:
+        """The critic's values of the minibatch from the forward pass's hidden states, then
+        :meth:`actor_critic_loss`. During the critic warm-up the trunk gets no gradient through the head."""
+        assert fwd.hidden is not None and self.value_head is not None
+        train_policy = self.trains_policy(step)
+        hidden = fwd.hidden if train_policy else fwd.hidden.detach()
+        values = self.value_head.response_values(hidden, mb.response_len)  # [n, T]
+        return self.actor_critic_loss(fwd.logprobs, values, mb, train_policy)
+
+    def end_step(self) -> None:
+        """Let the adaptive controller move β after the rollout's KL (no-op when β is fixed)."""
+        if self._rollout_kl is not None:
+            self.update_kl(*self._rollout_kl)
+            self._rollout_kl = None
+
+    def state_dict(self) -> dict[str, Any]:
+        assert self.value_head is not None
+        return {"value_head": self.value_head.state_dict(), "kl_coef": self.kl_coef}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        assert self.value_head is not None
+        self.value_head.load_state_dict(state["value_head"])
+        if self.kl_ctl is not None:
+            self.kl_ctl.value = float(state["kl_coef"])
+
+    # ---------------------------------------------------------- the maths ---
 
     @property
     def kl_coef(self) -> float:
@@ -161,7 +221,7 @@ class PPO:
         logprobs: torch.Tensor,
         ref_logprobs: torch.Tensor | None,
         response_mask: torch.Tensor,
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    ) -> tuple[torch.Tensor, Stats]:
         """``[N]`` scores -> ``[N, T]`` rewards: -β·KL_k1 per token, the score on the last one.
 
         Args:
@@ -185,7 +245,7 @@ class PPO:
     @torch.no_grad()
     def advantages(
         self, token_rewards: torch.Tensor, values: torch.Tensor, response_mask: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    ) -> tuple[torch.Tensor, torch.Tensor, Stats]:
         """``[N, T]`` rewards and rollout-time values -> ``[N, T]`` advantages and returns."""
         mask = response_mask
         if self.cfg.whiten_rewards:
@@ -196,25 +256,26 @@ class PPO:
             adv = F.masked_whiten(adv, mask) * mask
         return adv, returns, stats
 
-    def loss(
-        self, logprobs: torch.Tensor, values: torch.Tensor, mb: PPOMinibatch, train_policy: bool = True
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def actor_critic_loss(
+        self, logprobs: torch.Tensor, values: torch.Tensor, mb: Batch, train_policy: bool = True
+    ) -> tuple[torch.Tensor, Stats]:
         """Clipped policy loss plus c_V times the clipped value loss, token means.
 
         Args:
             logprobs: ``[n, T]`` current-policy log-probs of the sampled tokens (with grad).
             values: ``[n, T]`` current critic values (with grad).
-            mb: the minibatch (advantages, returns, old values and log-probs ``[n, T]``).
+            mb: the minibatch: old log-probs ``[n, T]`` and ``targets`` (:class:`PPOTargets`).
             train_policy: False during the critic warm-up: the loss is the value term only.
         """
-        mask = mb.response_mask
+        mask, t = mb.response_mask, mb.targets
+        assert mb.old_logprobs is not None
         # Policy loss: the PPO clipped surrogate, one advantage per token.
         pg_per_token, clipped = F.clipped_surrogate(
-            logprobs, mb.old_logprobs, mb.advantages, self.cfg.clip_eps, self.cfg.clip_eps
+            logprobs, mb.old_logprobs, t.advantages, self.cfg.clip_eps, self.cfg.clip_eps
         )
         pg_loss = F.masked_mean(pg_per_token, mask)
         # Value loss: regress V on the GAE returns, clipped around the rollout values.
-        vf_loss, vf_clip_frac = F.clipped_value_loss(values, mb.old_values, mb.returns, mask, self.cfg.vf_clip_eps)
+        vf_loss, vf_clip_frac = F.clipped_value_loss(values, t.old_values, t.returns, mask, self.cfg.vf_clip_eps)
         loss = self.cfg.vf_coef * vf_loss
         if train_policy:
             loss = loss + pg_loss
@@ -224,8 +285,8 @@ class PPO:
             "policy/approx_kl_old": F.masked_mean(0.5 * (logprobs.detach() - mb.old_logprobs) ** 2, mask),
             "value/loss": vf_loss.detach(),
             "value/clip_frac": vf_clip_frac.detach(),
-            "value/explained_var": F.explained_variance(values.detach(), mb.returns, mask),
+            "value/explained_var": F.explained_variance(values.detach(), t.returns, mask),
             "value/mean": F.masked_mean(values.detach(), mask),
-            "value/return_mean": F.masked_mean(mb.returns, mask),
+            "value/return_mean": F.masked_mean(t.returns, mask),
         }
         return loss, stats

@@ -10,14 +10,17 @@ policy: a missing file or scorer stops the run before the model loads.
 
 from __future__ import annotations
 
+import time
 from typing import Any, Protocol
 
 from biasgrpo.config import Config
 from biasgrpo.data import Row
 from biasgrpo.errors import ConfigError
+from biasgrpo.logging import RunLogger, SilentLogger
 from biasgrpo.policy import Policy
 from biasgrpo.rewards import Reward
 
+TABLE_ROWS = 32  # sample rows logged per benchmark
 # Figures that count examples rather than measure the model: no before/after delta, shown as integers.
 COUNT_FIGURES = ("n_examples", "n_full", "limit", "n_categories")
 
@@ -66,3 +69,24 @@ def build_benchmarks(conf: Config, eval_rows: list[Row], reward: Reward | None) 
                 f"benchmark.{name}.kind={cfg.kind!r} is unknown; use heldout_reward, bold, rtp, bbq or truthfulqa"
             )
     return benchmarks
+
+
+def run_benchmarks(
+    benchmarks: list[Benchmark], policy: Policy, logger: RunLogger | SilentLogger, step: int, prefix: str = "eval"
+) -> dict[str, float]:
+    """Evaluate ``policy`` on every benchmark: figures ``<prefix>/<name>/*`` and the time each took
+    (``perf/<prefix>/<name>_s``), logged at ``step`` with a table of sample rows per benchmark.
+
+    The one evaluation loop: training (before, during and after) and ``task=evaluate`` both run it.
+    """
+    figures: dict[str, float] = {}
+    for bench in benchmarks:
+        t0 = time.perf_counter()
+        result, rows = bench.evaluate(policy)
+        results = {f"{prefix}/{bench.name}/{k}": v for k, v in result.items()}
+        results[f"perf/{prefix}/{bench.name}_s"] = time.perf_counter() - t0
+        logger.log(results, step)
+        cols = list(rows[0])
+        logger.table(f"{prefix}/{bench.name}/samples", cols, [[r[c] for c in cols] for r in rows[:TABLE_ROWS]], step)
+        figures.update(results)
+    return figures

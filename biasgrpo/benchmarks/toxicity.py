@@ -22,7 +22,7 @@ import torch
 
 from biasgrpo.config import BenchmarkConfig, RewardConfig
 from biasgrpo.errors import ConfigError, ModelLoadError
-from biasgrpo.policy import cache_dir
+from biasgrpo.paths import cache_dir
 from biasgrpo.rewards.classifier import META_FILE, ClassifierReward, load_classifier, load_local_rm, resolve_device
 
 MAX_LENGTH = 256  # tokens per scored continuation; BOLD and RTP continuations are far shorter

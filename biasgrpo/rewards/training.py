@@ -37,7 +37,7 @@ from transformers.utils import logging as hf_logging
 from biasgrpo.config import Config, ModelConfig, RewardTrainingConfig
 from biasgrpo.errors import ModelLoadError
 from biasgrpo.logging import RunLogger
-from biasgrpo.policy import smollm2_folder, tiny_model, tiny_tokenizer
+from biasgrpo.models import smollm2_folder, tiny_model, tiny_tokenizer
 from biasgrpo.rewards.classifier import META_FILE, ClassifierReward, resolve_device
 from biasgrpo.rewards.preference import (
     auroc,

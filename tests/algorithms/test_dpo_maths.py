@@ -81,7 +81,7 @@ def test_dpo_class_loss_and_stats():
     ref = torch.tensor([-1.5, -1.5])
     algo = DPO(DPOConfig(beta=0.1))
     assert algo.needs_reference and not algo.average_logprobs
-    loss, stats = algo.loss(policy_c, policy_r, ref, ref)
+    loss, stats = algo.preference_loss(policy_c, policy_r, ref, ref)
     assert loss.item() == pytest.approx((_neg_log_sigmoid(0.1) + _neg_log_sigmoid(-0.1)) / 2)
     assert stats["dpo/loss"].item() == pytest.approx(loss.item())
     assert stats["dpo/rewards_chosen"].item() == pytest.approx(0.0)  # (0.05 - 0.05) / 2

@@ -109,36 +109,10 @@ def test_masked_whiten() -> None:
     assert torch.allclose(w[:3], torch.tensor([-1.0, 0.0, 1.0]), atol=1e-4)
 
 
-def test_token_logprobs_match_log_softmax_and_entropy() -> None:
-    torch.manual_seed(0)
-    logits = 3 * torch.randn(3, 5, 11)
-    tokens = torch.randint(0, 11, (3, 5))
-    logp = torch.log_softmax(logits, -1)
-    logprobs, entropy = F.token_logprobs(logits, tokens)
-    torch.testing.assert_close(logprobs, logp.gather(-1, tokens.unsqueeze(-1)).squeeze(-1))
-    torch.testing.assert_close(entropy, -(logp.exp() * logp).sum(-1))
-
-
-def test_token_logprobs_entropy_of_uniform_and_of_one_hot() -> None:
-    logits = torch.zeros(1, 2, 8)
-    logits[0, 1, 3] = 1e4  # all the mass on token 3
-    logprobs, entropy = F.token_logprobs(logits, torch.tensor([[5, 3]]))
-    torch.testing.assert_close(entropy, torch.tensor([[math.log(8), 0.0]]))
-    torch.testing.assert_close(logprobs, torch.tensor([[-math.log(8), 0.0]]))
-
-
-@pytest.mark.parametrize("positions", [1, 4, 64])
-def test_token_logprobs_gradient(positions: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The hand-written backward is onehot - softmax, at every chunk size; gradcheck in float64."""
-    monkeypatch.setattr(F._TokenLogprobs, "POSITIONS", positions)
-    torch.manual_seed(0)
-    full = torch.randn(3, 6, 7, dtype=torch.float64, requires_grad=True)
-    tokens = torch.randint(0, 7, (3, 4))
-    # A strided view, as the trainer passes (the logits of a slice of the sequence).
-    assert torch.autograd.gradcheck(lambda x: F.token_logprobs(x[:, 1:5], tokens)[0], (full,))
-    weights = torch.randn(3, 4, dtype=torch.float64)
-    (F.token_logprobs(full[:, 1:5], tokens)[0] * weights).sum().backward()
-    expected = torch.zeros_like(full)
-    softmax = torch.softmax(full.detach()[:, 1:5], -1)
-    expected[:, 1:5] = weights.unsqueeze(-1) * (torch.nn.functional.one_hot(tokens, 7) - softmax)
-    torch.testing.assert_close(full.grad, expected)
+def test_leave_one_out_advantages_by_hand() -> None:
+    # Group (1, 2, 6): baselines (2+6)/2 = 4, (1+6)/2 = 3.5, (1+2)/2 = 1.5 -> (-3, -1.5, 4.5).
+    # Group (5, 5, 5): every baseline 5 -> 0.
+    adv = F.leave_one_out_advantages(torch.tensor([1.0, 2.0, 6.0, 5.0, 5.0, 5.0]), 3)
+    torch.testing.assert_close(adv, torch.tensor([-3.0, -1.5, 4.5, 0.0, 0.0, 0.0]))
+    # = G/(G-1) times the mean-centred reward
+    torch.testing.assert_close(adv[:3], 1.5 * (torch.tensor([1.0, 2.0, 6.0]) - 3.0))

@@ -5,21 +5,28 @@ from __future__ import annotations
 import pytest
 import torch
 
-from biasgrpo.algorithms.grpo import GRPO, GRPOConfig
+from biasgrpo.algorithms.grpo import GRPO, GroupAdvantages, GRPOConfig
 from biasgrpo.errors import ConfigError
-from biasgrpo.types import Minibatch
+from biasgrpo.types import Batch, Forward
 
 
-def minibatch(advantages: torch.Tensor, ref: torch.Tensor | None, old: torch.Tensor | None = None) -> Minibatch:
+def minibatch(advantages: torch.Tensor, ref: torch.Tensor | None, old: torch.Tensor | None = None) -> Batch:
     n, t = 2, 3
-    return Minibatch(
+    return Batch(
         input_ids=torch.zeros(n, t, dtype=torch.long),
         attention_mask=torch.ones(n, t, dtype=torch.long),
         response_mask=torch.tensor([[1, 1, 0], [1, 1, 1]]),
-        advantages=advantages,
+        truncated=torch.zeros(n, dtype=torch.bool),
+        rewards=None,
         old_logprobs=old,
         ref_logprobs=ref,
+        old_hidden=None,
+        targets=GroupAdvantages(advantages),
     )
+
+
+def fwd(logprobs: torch.Tensor) -> Forward:
+    return Forward(logprobs, None, None)
 
 
 def test_advantages_and_group_stats() -> None:
@@ -34,7 +41,7 @@ def test_loss_without_kl_is_minus_advantage_at_ratio_one() -> None:
     # ratio 1 everywhere: per-token loss = -A; seq_mean over sequences = -(A0 + A1) / 2
     algo = GRPO(GRPOConfig(num_generations=2, kl_coef=0.0))
     logp = torch.full((2, 3), -1.0, requires_grad=True)
-    loss, stats = algo.loss(logp, minibatch(torch.tensor([1.0, 3.0]), None))
+    loss, stats = algo.loss(fwd(logp), minibatch(torch.tensor([1.0, 3.0]), None), 0)
     assert loss.item() == pytest.approx(-2.0)
     assert stats["policy/clip_frac"].item() == 0.0
     assert "policy/kl_ref" not in stats
@@ -48,7 +55,7 @@ def test_loss_adds_beta_times_k3() -> None:
     logp = torch.zeros(2, 3)
     ref = torch.full((2, 3), -1.0)
     # k3 with r = ref - logp = -1: e^-1 + 1 - 1 = e^-1 on every token
-    loss, stats = algo.loss(logp, minibatch(torch.zeros(2), ref))
+    loss, stats = algo.loss(fwd(logp), minibatch(torch.zeros(2), ref), 0)
     k3 = torch.exp(torch.tensor(-1.0)).item()
     assert stats["policy/kl_ref"].item() == pytest.approx(k3)
     assert loss.item() == pytest.approx(0.5 * k3)
@@ -61,7 +68,7 @@ def test_positive_advantage_raises_logprob() -> None:
     opt = torch.optim.SGD([logits], lr=1.0)
     before = torch.log_softmax(logits, -1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1).detach()
     logp = torch.log_softmax(logits, -1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
-    loss, _ = algo.loss(logp, minibatch(torch.tensor([1.0, -1.0]), None))
+    loss, _ = algo.loss(fwd(logp), minibatch(torch.tensor([1.0, -1.0]), None), 0)
     loss.backward()
     opt.step()
     after = torch.log_softmax(logits, -1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1).detach()

@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from biasgrpo.algorithms import functional as F
-from biasgrpo.algorithms.ppo import PPO, AdaptiveKLController, PPOConfig, ValueHead
+from biasgrpo.algorithms.ppo import PPO, AdaptiveKLController, PPOConfig, PPOTargets, ValueHead
 from biasgrpo.errors import ConfigError
-from biasgrpo.types import PPOMinibatch
+from biasgrpo.kernels import token_logprobs
+from biasgrpo.types import Batch
 
 # ---------------------------------------------------------------- GAE
 
@@ -137,7 +138,6 @@ def test_explained_variance_zero_when_returns_constant():
         ("update_epochs", 0),
         ("critic_lr", 0.0),
         ("critic_warmup_steps", -1),
-        ("value_head", "tied"),
     ],
 )
 def test_ppo_config_rejects_bad_values(key, value):
@@ -153,7 +153,7 @@ def test_ppo_config_kl_target_needs_kl_coef():
 
 def test_ppo_config_defaults_are_valid():
     PPOConfig().validate()
-    PPOConfig(kl_target=6.0, critic_lr=1e-5, value_head="separate").validate()
+    PPOConfig(kl_target=6.0, critic_lr=1e-5).validate()
 
 
 # ---------------------------------------------------------------- value head, KL controller
@@ -238,14 +238,16 @@ def test_advantages_match_gae_and_whiten():
 
 def _minibatch(advantages, old_logprobs, returns, old_values, mask):
     n, t = advantages.shape
-    return PPOMinibatch(
+    return Batch(
         input_ids=torch.zeros(n, t + 2, dtype=torch.long),
         attention_mask=torch.ones(n, t + 2, dtype=torch.long),
         response_mask=mask,
-        advantages=advantages,
-        returns=returns,
-        old_values=old_values,
+        truncated=torch.zeros(n, dtype=torch.bool),
+        rewards=None,
         old_logprobs=old_logprobs,
+        ref_logprobs=None,
+        old_hidden=None,
+        targets=PPOTargets(advantages, returns, old_values),
     )
 
 
@@ -264,7 +266,7 @@ def test_loss_at_ratio_one_hand_computed():
         old_values=values.clone(),
         mask=mask,
     )
-    loss, stats = ppo.loss(logprobs, values, mb)
+    loss, stats = ppo.actor_critic_loss(logprobs, values, mb)
     assert loss.item() == pytest.approx(-1.0 + 0.1 * 5 / 6)
     assert stats["policy/pg_loss"].item() == pytest.approx(-1.0)
     assert stats["value/loss"].item() == pytest.approx(5 / 6)
@@ -284,7 +286,7 @@ def test_loss_at_ratio_one_hand_computed():
     }
     assert all(not v.requires_grad for v in stats.values())
 
-    critic_only, _ = ppo.loss(logprobs, values, mb, train_policy=False)
+    critic_only, _ = ppo.actor_critic_loss(logprobs, values, mb, train_policy=False)
     assert critic_only.item() == pytest.approx(0.1 * 5 / 6)
 
 
@@ -296,7 +298,7 @@ def test_loss_gradient_step_moves_logprob_with_the_advantage(sign):
     tokens = torch.tensor([[2, 0, 3]])
     values = torch.nn.Parameter(torch.zeros(1, 3))
     mask = torch.ones(1, 3)
-    before = F.token_logprobs(logits, tokens)[0].detach()
+    before = token_logprobs(logits, tokens)[0].detach()
     mb = _minibatch(
         advantages=torch.tensor([[0.0, sign, 0.0]]),
         old_logprobs=before.clone(),
@@ -304,11 +306,11 @@ def test_loss_gradient_step_moves_logprob_with_the_advantage(sign):
         old_values=torch.zeros(1, 3),
         mask=mask,
     )
-    loss, _ = PPO(PPOConfig()).loss(F.token_logprobs(logits, tokens)[0], values, mb)
+    loss, _ = PPO(PPOConfig()).actor_critic_loss(token_logprobs(logits, tokens)[0], values, mb)
     loss.backward()
     with torch.no_grad():
         logits -= 0.5 * logits.grad
-    change = F.token_logprobs(logits, tokens)[0].detach() - before
+    change = token_logprobs(logits, tokens)[0].detach() - before
     assert sign * change[0, 1].item() > 1e-3
     torch.testing.assert_close(change[0, [0, 2]], torch.zeros(2))  # zero advantage: untouched
     assert math.isfinite(loss.item())
@@ -319,7 +321,7 @@ def test_loss_without_policy_gives_policy_no_gradient():
     values = torch.nn.Parameter(torch.zeros(1, 2))
     tokens = torch.tensor([[0, 1]])
     mb = _minibatch(torch.ones(1, 2), torch.zeros(1, 2), torch.ones(1, 2), torch.zeros(1, 2), torch.ones(1, 2))
-    loss, _ = PPO(PPOConfig()).loss(F.token_logprobs(logits, tokens)[0], values, mb, train_policy=False)
+    loss, _ = PPO(PPOConfig()).actor_critic_loss(token_logprobs(logits, tokens)[0], values, mb, train_policy=False)
     loss.backward()
     assert logits.grad is None or torch.all(logits.grad == 0)
     assert torch.all(values.grad < 0)  # V below its return of 1: the step raises it

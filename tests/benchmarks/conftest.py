@@ -13,7 +13,8 @@ from omegaconf import DictConfig
 from transformers import LlamaConfig, LlamaForSequenceClassification
 
 from biasgrpo.config import ModelConfig
-from biasgrpo.policy import Policy, tiny_tokenizer
+from biasgrpo.models import tiny_tokenizer
+from biasgrpo.policy import Policy
 from biasgrpo.rewards.classifier import META_FILE
 from tests.conftest import TINY, compose_config
 

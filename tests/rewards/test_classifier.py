@@ -11,7 +11,7 @@ from transformers import RobertaConfig, RobertaForSequenceClassification, Robert
 
 from biasgrpo.config import RewardConfig, validate
 from biasgrpo.errors import ModelLoadError, RewardError
-from biasgrpo.policy import tiny_tokenizer
+from biasgrpo.models import tiny_tokenizer
 from biasgrpo.rewards import build_reward, classifier
 from biasgrpo.rewards.classifier import HUB_ID, ClassifierReward
 from tests.conftest import compose_config
