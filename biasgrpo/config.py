@@ -322,6 +322,11 @@ class TrainConfig:
     keep_checkpoints: int = 2
     max_consecutive_skips: int = 3
     """Stop after this many steps in a row were skipped for a non-finite loss or gradient."""
+    dynamic_sampling_rounds: int = 0
+    """DAPO's dynamic sampling (Yu et al. 2025) for group algorithms (grpo, rloo): a group whose G
+    rewards are all equal has advantage 0 everywhere and teaches nothing, so it is dropped and
+    fresh prompts are sampled in its place, in up to this many extra rounds per step (0 = off).
+    If the batch is still short after them, dropped groups fill it. Logged as sampling/*."""
 
 
 @dataclass
@@ -634,5 +639,12 @@ def validate(cfg: DictConfig) -> Config:
         _check(getattr(t, key) >= 0, f"train.{key}", getattr(t, key), ">= 0")
     _check(t.keep_checkpoints > 0, "train.keep_checkpoints", t.keep_checkpoints, "> 0")
     _check(t.max_consecutive_skips > 0, "train.max_consecutive_skips", t.max_consecutive_skips, "> 0")
+    _check(
+        t.dynamic_sampling_rounds == 0 or (t.dynamic_sampling_rounds > 0 and online and G >= 2),
+        "train.dynamic_sampling_rounds",
+        t.dynamic_sampling_rounds,
+        f"0, or > 0 with an online algorithm that samples groups (num_generations >= 2); "
+        f"algorithm={conf.algorithm.name} has groups of {G}",
+    )
     _check(conf.eval.every >= 0, "eval.every", conf.eval.every, ">= 0")
     return conf

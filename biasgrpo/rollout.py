@@ -70,3 +70,38 @@ class Sampler(Protocol):
 
     def close(self) -> None:
         """Release what the sampler holds (an engine, files)."""
+
+
+def take(ro: Rollout, rows: list[int]) -> Rollout:
+    """The rollout's ``rows`` (in that order)."""
+    idx = torch.tensor(rows, dtype=torch.long, device=ro.input_ids.device)
+    return Rollout(
+        ro.input_ids[idx],
+        ro.attention_mask[idx],
+        ro.response_mask[idx],
+        ro.truncated[idx],
+        [ro.prompts[i] for i in rows],
+        [ro.completions[i] for i in rows],
+    )
+
+
+def concat(a: Rollout, b: Rollout, pad_id: int) -> Rollout:
+    """Two rollouts as one: prompts left-padded and completions right-padded to the longer of each."""
+    P = max(a.input_ids.shape[1] - a.response_len, b.input_ids.shape[1] - b.response_len)
+    T = max(a.response_len, b.response_len)
+
+    def pad(ro: Rollout) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        left, right = P - (ro.input_ids.shape[1] - ro.response_len), T - ro.response_len
+        ids = torch.nn.functional.pad(ro.input_ids, (left, right), value=pad_id)
+        attn = torch.nn.functional.pad(ro.attention_mask, (left, right), value=0)
+        return ids, attn, torch.nn.functional.pad(ro.response_mask, (0, right), value=0)
+
+    (ids_a, attn_a, resp_a), (ids_b, attn_b, resp_b) = pad(a), pad(b)
+    return Rollout(
+        torch.cat([ids_a, ids_b]),
+        torch.cat([attn_a, attn_b]),
+        torch.cat([resp_a, resp_b]),
+        torch.cat([a.truncated, b.truncated]),
+        a.prompts + b.prompts,
+        a.completions + b.completions,
+    )

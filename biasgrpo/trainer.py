@@ -30,7 +30,7 @@ from biasgrpo.errors import BiasGRPOError
 from biasgrpo.logging import SUMMARY_FILE, RunLogger, SilentLogger
 from biasgrpo.policy import Policy, pick_device
 from biasgrpo.rewards import build_reward, check_scores
-from biasgrpo.rollout import rollout_from_pairs
+from biasgrpo.rollout import concat, rollout_from_pairs, take
 from biasgrpo.sampler import build_sampler
 from biasgrpo.types import Batch, Forward, Rollout
 
@@ -226,22 +226,63 @@ class Trainer:
         """Sample G completions per prompt, score them, learn from them."""
         t0 = time.perf_counter()
         prompts = [r["prompt"] for r in distributed.shard(self.batch_rows(step))]
-        ro = self.sampler(prompts, self.G)
+        ro, rewards, parts = self._sample_and_score(prompts)
+        sampling: dict[str, Any] = {}
+        if self.conf.train.dynamic_sampling_rounds:
+            ro, rewards, parts, sampling = self._dynamic_sampling(step, ro, rewards, parts)
         t_gen = time.perf_counter() - t0
-        rewards = check_scores(
-            self.reward, self.reward.score(ro.prompts, ro.completions), ro.prompts, ro.completions, allow_nonfinite=True
-        )
         if not distributed.all_true(torch.isfinite(rewards).all()):
             bad = [(r, c) for r, c in zip(rewards.tolist(), ro.completions) if not math.isfinite(r)]
             return self._skip(step, "reward", f"{bad[0][0]} for completion {bad[0][1][:120]!r}" if bad else "elsewhere")
         batch, stats = self.learn(step, ro, rewards.to(self.policy.device))
         if batch is None:
             return stats
-        stats.update(self._sample_stats(ro, batch, time.perf_counter() - t0, t_gen))
+        stats.update(self._sample_stats(ro, batch, parts, time.perf_counter() - t0, t_gen))
+        stats.update(sampling)
         every = self.conf.train.sample_every
         if every and step % every == 0:
             self._log_samples(ro, batch, step + 1)
         return stats
+
+    def _sample_and_score(self, prompts: list[str]) -> tuple[Rollout, torch.Tensor, dict[str, torch.Tensor]]:
+        """G completions per prompt, their rewards ``[N]`` (NaN allowed: the step is then skipped)
+        and, for a composite reward, each part's scores ``[N]``."""
+        ro = self.sampler(prompts, self.G)
+        scores = self.reward.score(ro.prompts, ro.completions)
+        rewards = check_scores(self.reward, scores, ro.prompts, ro.completions, allow_nonfinite=True)
+        return ro, rewards, dict(getattr(self.reward, "last_parts", {}))
+
+    def _dynamic_sampling(
+        self, step: int, ro: Rollout, rewards: torch.Tensor, parts: dict[str, torch.Tensor]
+    ) -> tuple[Rollout, torch.Tensor, dict[str, torch.Tensor], dict[str, Any]]:
+        """DAPO's dynamic sampling: groups whose rewards are all equal are replaced by groups of
+        fresh prompts (``train.dynamic_sampling_rounds`` extra rounds at most); the batch keeps its size."""
+        G, B = self.G, len(ro.prompts) // self.G
+        sampled, rounds = B, 0
+
+        def informative(r: torch.Tensor) -> list[bool]:  # NaN counts as informative: the step is then skipped
+            grouped = r.view(-1, G)
+            return ((grouped.amax(1) - grouped.amin(1)) != 0).tolist()
+
+        kept = [g for g, ok in enumerate(informative(rewards)) if ok]
+        while len(kept) < B and rounds < self.conf.train.dynamic_sampling_rounds:
+            extra = random.Random(f"{self.conf.seed}:{step}:{rounds}:{distributed.rank()}")
+            prompts = [r["prompt"] for r in extra.sample(self.prompts.train, B - len(kept))]
+            more, more_rewards, more_parts = self._sample_and_score(prompts)
+            kept += [sampled + g for g, ok in enumerate(informative(more_rewards)) if ok]
+            ro = concat(ro, more, self.policy.tokenizer.pad_token_id)
+            rewards = torch.cat([rewards, more_rewards])
+            parts = {k: torch.cat([v, more_parts[k]]) for k, v in parts.items()}
+            sampled, rounds = sampled + len(prompts), rounds + 1
+        groups = kept[:B] + [g for g in range(sampled) if g not in kept][: max(0, B - len(kept))]
+        rows = [g * G + k for g in groups for k in range(G)]
+        stats = {
+            "sampling/groups_sampled": sampled,
+            "sampling/groups_dropped": sampled - len(kept),
+            "sampling/equal_groups_kept": max(0, B - len(kept)),
+            "sampling/extra_rounds": rounds,
+        }
+        return take(ro, rows), rewards[rows], {k: v[rows] for k, v in parts.items()}, stats
 
     def offline_step(self, step: int) -> dict[str, Any]:
         """Learn from the dataset's (chosen, rejected) pairs, laid out as groups of 2."""
@@ -361,7 +402,9 @@ class Trainer:
             "perf/samples_per_s": batch.response_mask.shape[0] / elapsed,
         }
 
-    def _sample_stats(self, ro: Rollout, batch: Batch, elapsed: float, t_gen: float) -> dict[str, Any]:
+    def _sample_stats(
+        self, ro: Rollout, batch: Batch, parts: dict[str, torch.Tensor], elapsed: float, t_gen: float
+    ) -> dict[str, Any]:
         """Reward, length and throughput figures of an online step's samples."""
         rewards, N = batch.rewards, ro.input_ids.shape[0]
         assert rewards is not None
@@ -374,7 +417,7 @@ class Trainer:
             **self._throughput(elapsed, batch),
         }
         # A composite reward's parts, unweighted, so that gaming one part shows (rewards/composite.py).
-        stats.update({f"reward/part/{k}": v.mean() for k, v in getattr(self.reward, "last_parts", {}).items()})
+        stats.update({f"reward/part/{k}": v.mean() for k, v in parts.items()})
         return stats
 
     def _log_samples(self, ro: Rollout, batch: Batch, step: int) -> None:

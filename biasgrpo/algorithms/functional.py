@@ -91,45 +91,76 @@ def kl_k3(logprobs: torch.Tensor, ref_logprobs: torch.Tensor) -> torch.Tensor:
     return torch.exp(log_ratio) - log_ratio - 1.0
 
 
+def importance_log_ratio(
+    logprobs: torch.Tensor, old_logprobs: torch.Tensor, mask: torch.Tensor, level: str
+) -> torch.Tensor:
+    """log ρ, the log importance ratio of the current to the sampling policy.
+
+    "token" (PPO, GRPO): log ρ_t = logp_t - old_logp_t, ``[N, T]``.
+    "sequence" (GSPO, Zheng et al. 2025, eq. 7): the sequence's mean per-token log-ratio,
+    log ρ_i = 1/|y_i| Σ_t (logp_t - old_logp_t), ``[N, 1]``, shared by all its tokens, so
+    one long completion's ratio is not a product of hundreds of noisy token ratios.
+    """
+    log_ratio = logprobs - old_logprobs
+    if level == "token":
+        return log_ratio
+    if level == "sequence":
+        return masked_mean(log_ratio, mask, dim=1).unsqueeze(1)
+    raise ValueError(f"unknown importance sampling level {level!r}: use token or sequence")
+
+
 def clipped_surrogate(
-    logprobs: torch.Tensor,
-    old_logprobs: torch.Tensor,
+    log_ratio: torch.Tensor,
     advantages: torch.Tensor,
     clip_eps_low: float,
     clip_eps_high: float,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """PPO clipped policy-gradient loss per token (to be minimised).
 
-    loss_t = -min(ρ_t A, clip(ρ_t, 1-ε_low, 1+ε_high) A),  ρ_t = exp(logp_t - old_logp_t)
+    loss_t = -min(ρ_t A, clip(ρ_t, 1-ε_low, 1+ε_high) A),  ρ_t = exp(log_ratio_t)
 
     Args:
-        logprobs, old_logprobs: ``[N, T]`` per-token log-probs under the current and the
-            sampling policy.
+        log_ratio: ``[N, T]`` per-token log-ratios logp - old_logp, or ``[N, 1]`` one per
+            sequence (:func:`importance_log_ratio`).
         advantages: ``[N, T]`` or ``[N, 1]`` (one advantage per sequence, broadcast).
 
     Returns:
-        ``(loss, clipped)``, both ``[N, T]``; ``clipped`` is 1.0 where the clipped branch
-        was chosen (it carries no gradient there).
+        ``(loss, clipped)``, both broadcast to the larger shape; ``clipped`` is 1.0 where the
+        clipped branch was chosen (it carries no gradient there).
     """
-    ratio = torch.exp(logprobs - old_logprobs)
+    ratio = torch.exp(log_ratio)
     unclipped = ratio * advantages
     clipped = torch.clamp(ratio, 1.0 - clip_eps_low, 1.0 + clip_eps_high) * advantages
     loss = -torch.min(unclipped, clipped)
-    return loss, (clipped < unclipped).to(logprobs.dtype)
+    return loss, (clipped < unclipped).to(log_ratio.dtype)
 
 
-def aggregate(loss: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.Tensor:
-    """Reduce a ``[N, T]`` per-token loss to a scalar.
+LOSS_TYPES = ("grpo", "bnpo", "dapo", "dr_grpo")
 
-    "seq_mean": mean over each sequence's tokens, then over sequences (original GRPO:
-    every completion weighs the same whatever its length). "token_mean": mean over all
-    tokens of the batch (DAPO: long completions are not down-weighted per token).
+
+def aggregate(
+    loss: torch.Tensor, mask: torch.Tensor, loss_type: str, tokens_per_sequence: float | torch.Tensor = 1.0
+) -> torch.Tensor:
+    """Reduce a ``[n, T]`` per-token loss to a scalar, under TRL's names for the choices.
+
+    "grpo": mean over each sequence's tokens, then over sequences (Shao et al. 2024: every
+        completion weighs the same whatever its length).
+    "bnpo": mean over all tokens of the minibatch (long completions are not down-weighted).
+    "dapo": sum over the minibatch's tokens / (n · the mean length of the step's whole batch),
+        Yu et al. 2025: the token mean of the whole batch, the same normaliser for every
+        minibatch (equal to "bnpo" when the batch is one minibatch).
+    "dr_grpo": sum / (n · max completion length), a constant normaliser (Liu et al. 2025,
+        Dr. GRPO: no length bias from dividing by each completion's own length).
+
+    ``tokens_per_sequence`` is the constant of "dapo" and "dr_grpo".
     """
-    if mode == "seq_mean":
+    if loss_type == "grpo":
         return masked_mean(loss, mask, dim=1).mean()
-    if mode == "token_mean":
+    if loss_type == "bnpo":
         return masked_mean(loss, mask)
-    raise ValueError(f"unknown loss aggregation {mode!r}: use seq_mean or token_mean")
+    if loss_type in ("dapo", "dr_grpo"):
+        return (loss * mask.to(loss.dtype)).sum() / (mask.shape[0] * tokens_per_sequence)
+    raise ValueError(f"unknown loss type {loss_type!r}: use {' | '.join(LOSS_TYPES)}")
 
 
 def gae(

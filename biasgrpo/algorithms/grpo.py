@@ -19,8 +19,8 @@ from biasgrpo.algorithms.base import Stateless, Stats
 from biasgrpo.config_checks import check_all
 from biasgrpo.types import Batch, Forward
 
-ADV_NORMS = ("group", "batch", "none")
-LOSS_AGGS = ("seq_mean", "token_mean")
+SCALE_REWARDS = ("group", "batch", "none")
+IS_LEVELS = ("token", "sequence")
 
 
 @dataclass
@@ -34,12 +34,21 @@ class GRPOConfig:
     """Separate upper clip range (DAPO's clip-higher); None = clip_eps."""
     kl_coef: float = 0.04
     """β, weight of the k3 KL to the reference. 0 skips the reference pass entirely."""
-    adv_norm: str = "group"
-    """group: divide by the group's reward std (the paper); batch: by the batch std;
-    none: only subtract the group mean."""
-    loss_agg: str = "seq_mean"
-    """seq_mean: mean per completion, then over completions (original GRPO);
-    token_mean: mean over all tokens of the minibatch."""
+    scale_rewards: str = "group"
+    """What the group-centred reward is divided by (TRL's name). group: the group's reward std
+    (the paper); batch: the whole batch's std; none: nothing (Dr. GRPO)."""
+    loss_type: str = "grpo"
+    """How per-token losses become one number (TRL's names; functional.aggregate): grpo: mean per
+    completion, then over completions (the paper); bnpo: token mean of the minibatch; dapo: token
+    mean of the step's whole batch; dr_grpo: sum / (completions x max_completion_length)."""
+    max_completion_length: int = 256
+    """The constant of loss_type=dr_grpo; conf/algorithm/grpo.yaml sets it to sampler.max_new_tokens."""
+    importance_sampling_level: str = "token"
+    """token: one ratio per token (GRPO, PPO); sequence: one per completion, the mean per-token
+    log-ratio (GSPO, Zheng et al. 2025). Matters with update_epochs > 1 or minibatches."""
+    mask_truncated_completions: bool = False
+    """Leave completions that hit max_new_tokens without EOS out of the loss (DAPO's overlong
+    filtering): a cut-off answer's reward says little about the tokens it has."""
     adv_eps: float = 1e-4
     """Added to the std so equal rewards in a group give advantage 0, not NaN."""
     update_epochs: int = 1
@@ -68,8 +77,15 @@ class GRPOConfig:
                     "> 0 or null",
                 ),
                 (self.kl_coef >= 0, "kl_coef", self.kl_coef, ">= 0"),
-                (self.adv_norm in ADV_NORMS, "adv_norm", self.adv_norm, " | ".join(ADV_NORMS)),
-                (self.loss_agg in LOSS_AGGS, "loss_agg", self.loss_agg, " | ".join(LOSS_AGGS)),
+                (self.scale_rewards in SCALE_REWARDS, "scale_rewards", self.scale_rewards, " | ".join(SCALE_REWARDS)),
+                (self.loss_type in F.LOSS_TYPES, "loss_type", self.loss_type, " | ".join(F.LOSS_TYPES)),
+                (self.max_completion_length > 0, "max_completion_length", self.max_completion_length, "> 0"),
+                (
+                    self.importance_sampling_level in IS_LEVELS,
+                    "importance_sampling_level",
+                    self.importance_sampling_level,
+                    " | ".join(IS_LEVELS),
+                ),
                 (self.adv_eps > 0, "adv_eps", self.adv_eps, "> 0"),
                 (self.update_epochs >= 1, "update_epochs", self.update_epochs, ">= 1"),
             ],
@@ -79,6 +95,7 @@ class GRPOConfig:
 @dataclass(frozen=True)
 class GroupAdvantages:
     advantages: torch.Tensor  # [N] one advantage per completion, broadcast over its tokens
+    batch_mean_length: torch.Tensor | None = None  # [N] the step's mean completion length (loss_type=dapo)
 
 
 class GRPO(Stateless):
@@ -97,13 +114,20 @@ class GRPO(Stateless):
     def prepare(self, batch: Batch, step: int) -> tuple[GroupAdvantages, Stats]:
         assert batch.rewards is not None, "GRPO learns from scored samples"
         adv, stats = self.advantages(batch.rewards)
-        return GroupAdvantages(adv), stats
+        mean_length = self.loss_mask(batch).sum() / batch.response_mask.shape[0]
+        return GroupAdvantages(adv, mean_length.expand(adv.shape[0])), stats
+
+    def loss_mask(self, batch: Batch) -> torch.Tensor:
+        """``[n, T]`` the tokens that count in the loss: truncated completions left out if asked."""
+        if not self.cfg.mask_truncated_completions:
+            return batch.response_mask
+        return batch.response_mask * (~batch.truncated).unsqueeze(1).to(batch.response_mask.dtype)
 
     def advantages(self, rewards: torch.Tensor) -> tuple[torch.Tensor, Stats]:
         """``[B*G]`` rewards -> ``[B*G]`` advantages and group statistics."""
         grouped = rewards.view(-1, self.group_size)  # [B, G]
         group_std = grouped.std(dim=1)
-        adv = F.group_advantages(rewards, self.group_size, self.cfg.adv_norm, self.cfg.adv_eps)
+        adv = F.group_advantages(rewards, self.group_size, self.cfg.scale_rewards, self.cfg.adv_eps)
         stats = {
             "reward/group_std_mean": group_std.mean(),
             "reward/frac_zero_std": (group_std < 1e-8).float().mean(),
@@ -113,28 +137,32 @@ class GRPO(Stateless):
         return adv, stats
 
     def loss(self, fwd: Forward, mb: Batch, step: int) -> tuple[torch.Tensor, Stats]:
-        """Clipped surrogate plus β·KL_k3, aggregated per ``loss_agg``.
+        """Clipped surrogate plus β·KL_k3, aggregated per ``loss_type``.
 
         Args:
             fwd: the current policy's forward pass; ``fwd.logprobs`` ``[n, T]`` (with grad).
             mb: the minibatch: ``targets.advantages`` ``[n]``, masks and old/ref log-probs ``[n, T]``.
         """
-        logprobs, mask = fwd.logprobs, mb.response_mask
+        cfg, logprobs, mask = self.cfg, fwd.logprobs, self.loss_mask(mb)
         old = logprobs.detach() if mb.old_logprobs is None else mb.old_logprobs
-        high = self.cfg.clip_eps if self.cfg.clip_eps_high is None else self.cfg.clip_eps_high
+        high = cfg.clip_eps if cfg.clip_eps_high is None else cfg.clip_eps_high
         # Policy loss: one advantage per completion, broadcast over its tokens.
-        pg_loss, clipped = F.clipped_surrogate(
-            logprobs, old, mb.targets.advantages.unsqueeze(1), self.cfg.clip_eps, high
-        )
+        log_ratio = F.importance_log_ratio(logprobs, old, mask, cfg.importance_sampling_level)
+        pg_loss, clipped = F.clipped_surrogate(log_ratio, mb.targets.advantages.unsqueeze(1), cfg.clip_eps, high)
         per_token = pg_loss
         stats = {"policy/clip_frac": F.masked_mean(clipped, mask).detach()}
         # KL to the reference, in the loss (GRPO) rather than folded into the reward (PPO).
         if self.needs_reference:
             assert mb.ref_logprobs is not None, "kl_coef > 0 needs reference log-probs"
             kl = F.kl_k3(logprobs, mb.ref_logprobs)
-            per_token = per_token + self.cfg.kl_coef * kl
+            per_token = per_token + cfg.kl_coef * kl
             stats["policy/kl_ref"] = F.masked_mean(kl, mask).detach()
-        loss = F.aggregate(per_token, mask, self.cfg.loss_agg)
-        stats["policy/pg_loss"] = F.aggregate(pg_loss, mask, self.cfg.loss_agg).detach()
+        norm = 1.0  # the constant normaliser of dapo (the whole batch's mean length) and dr_grpo
+        if cfg.loss_type == "dapo":
+            norm = mb.targets.batch_mean_length[0]
+        elif cfg.loss_type == "dr_grpo":
+            norm = cfg.max_completion_length
+        loss = F.aggregate(per_token, mask, cfg.loss_type, norm)
+        stats["policy/pg_loss"] = F.aggregate(pg_loss, mask, cfg.loss_type, norm).detach()
         stats["policy/approx_kl_old"] = F.masked_mean(0.5 * (logprobs.detach() - old) ** 2, mask)
         return loss, stats

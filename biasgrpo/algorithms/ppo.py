@@ -271,7 +271,7 @@ class PPO:
         assert mb.old_logprobs is not None
         # Policy loss: the PPO clipped surrogate, one advantage per token.
         pg_per_token, clipped = F.clipped_surrogate(
-            logprobs, mb.old_logprobs, t.advantages, self.cfg.clip_eps, self.cfg.clip_eps
+            logprobs - mb.old_logprobs, t.advantages, self.cfg.clip_eps, self.cfg.clip_eps
         )
         pg_loss = F.masked_mean(pg_per_token, mask)
         # Value loss: regress V on the GAE returns, clipped around the rollout values.

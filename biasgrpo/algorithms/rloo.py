@@ -72,12 +72,12 @@ class RLOO(Stateless):
         mask = mb.response_mask
         old = fwd.logprobs.detach() if mb.old_logprobs is None else mb.old_logprobs
         eps = self.cfg.clip_eps
-        per_token, clipped = F.clipped_surrogate(fwd.logprobs, old, mb.targets.advantages.unsqueeze(1), eps, eps)
-        stats = {"policy/pg_loss": F.aggregate(per_token, mask, "seq_mean").detach()}
+        per_token, clipped = F.clipped_surrogate(fwd.logprobs - old, mb.targets.advantages.unsqueeze(1), eps, eps)
+        stats = {"policy/pg_loss": F.aggregate(per_token, mask, "grpo").detach()}
         if self.needs_reference:
             assert mb.ref_logprobs is not None
             kl = F.kl_k3(fwd.logprobs, mb.ref_logprobs)
             per_token = per_token + self.cfg.kl_coef * kl
             stats["policy/kl_ref"] = F.masked_mean(kl, mask).detach()
         stats["policy/clip_frac"] = F.masked_mean(clipped, mask).detach()
-        return F.aggregate(per_token, mask, "seq_mean"), stats
+        return F.aggregate(per_token, mask, "grpo"), stats

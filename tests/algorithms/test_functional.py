@@ -69,32 +69,48 @@ def test_clipped_surrogate_by_hand() -> None:
     old = torch.zeros(1, 3)
     logp = torch.log(torch.tensor([[1.5, 0.5, 1.1]]))
     adv = torch.tensor([[1.0, 1.0, -1.0]])
-    loss, clipped = F.clipped_surrogate(logp, old, adv, 0.2, 0.2)
+    loss, clipped = F.clipped_surrogate(logp - old, adv, 0.2, 0.2)
     assert torch.allclose(loss, torch.tensor([[-1.2, -0.5, 1.1]]))
     assert clipped.tolist() == [[1.0, 0.0, 0.0]]
     # A separate upper ε (clip-higher): 1.5 is clipped to 1.3 instead.
-    loss_high, _ = F.clipped_surrogate(logp, old, adv, 0.2, 0.3)
+    loss_high, _ = F.clipped_surrogate(logp - old, adv, 0.2, 0.3)
     assert torch.allclose(loss_high[0, 0], torch.tensor(-1.3))
 
 
 def test_clip_fraction_is_zero_at_ratio_one() -> None:
     logp = torch.randn(4, 7)
-    _, clipped = F.clipped_surrogate(logp, logp, torch.randn(4, 1), 0.2, 0.2)
+    _, clipped = F.clipped_surrogate(logp - logp, torch.randn(4, 1), 0.2, 0.2)
     assert clipped.sum() == 0
 
 
 def test_aggregate_by_hand() -> None:
     loss = torch.tensor([[1.0, 3.0, 100.0], [2.0, 2.0, 2.0]])
     mask = torch.tensor([[1, 1, 0], [1, 1, 1]])
-    # seq_mean: (mean(1, 3) + mean(2, 2, 2)) / 2 = (2 + 2) / 2
-    assert F.aggregate(loss, mask, "seq_mean").item() == pytest.approx(2.0)
-    # token_mean: (1 + 3 + 2 + 2 + 2) / 5
-    assert F.aggregate(loss, mask, "token_mean").item() == pytest.approx(2.0)
+    # grpo: (mean(1, 3) + mean(2, 2, 2)) / 2 = (2 + 2) / 2
+    assert F.aggregate(loss, mask, "grpo").item() == pytest.approx(2.0)
+    # bnpo: (1 + 3 + 2 + 2 + 2) / 5
+    assert F.aggregate(loss, mask, "bnpo").item() == pytest.approx(2.0)
     loss[1] = torch.tensor([4.0, 4.0, 4.0])
-    assert F.aggregate(loss, mask, "seq_mean").item() == pytest.approx((2 + 4) / 2)
-    assert F.aggregate(loss, mask, "token_mean").item() == pytest.approx((1 + 3 + 12) / 5)
-    with pytest.raises(ValueError, match="unknown loss aggregation"):
+    assert F.aggregate(loss, mask, "grpo").item() == pytest.approx((2 + 4) / 2)
+    assert F.aggregate(loss, mask, "bnpo").item() == pytest.approx((1 + 3 + 12) / 5)
+    # dapo: sum 16 / (2 sequences x a batch mean length of 4) = 2; dr_grpo: 16 / (2 x 8) = 1
+    assert F.aggregate(loss, mask, "dapo", 4.0).item() == pytest.approx(2.0)
+    assert F.aggregate(loss, mask, "dr_grpo", 8).item() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="unknown loss type"):
         F.aggregate(loss, mask, "sum")
+
+
+def test_importance_log_ratio_token_and_sequence_by_hand() -> None:
+    logp = torch.tensor([[-1.0, -2.0, -9.0], [-1.0, -1.0, -1.0]])
+    old = torch.tensor([[-1.5, -1.0, 0.0], [-2.0, -2.0, -2.0]])
+    mask = torch.tensor([[1, 1, 0], [1, 1, 1]])
+    torch.testing.assert_close(F.importance_log_ratio(logp, old, mask, "token"), logp - old)
+    # sequence (GSPO): the mean log-ratio over real tokens, (0.5 - 1) / 2 = -0.25 and 1.
+    torch.testing.assert_close(F.importance_log_ratio(logp, old, mask, "sequence"), torch.tensor([[-0.25], [1.0]]))
+    # One ratio per sequence: every token of sequence 1 is clipped at 1 + ε with A > 0.
+    loss, clipped = F.clipped_surrogate(F.importance_log_ratio(logp, old, mask, "sequence"), torch.ones(2, 1), 0.2, 0.2)
+    assert loss[1].item() == pytest.approx(-1.2) and clipped[1].item() == 1.0
+    assert loss[0].item() == pytest.approx(-math.exp(-0.25)) and clipped[0].item() == 0.0
 
 
 def test_masked_mean_of_empty_mask_is_zero() -> None:

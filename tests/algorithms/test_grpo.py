@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -84,12 +86,59 @@ def test_positive_advantage_raises_logprob() -> None:
         ("clip_eps", 1.5),
         ("clip_eps_high", -0.1),
         ("kl_coef", -0.01),
-        ("adv_norm", "grup"),
-        ("loss_agg", "sum"),
+        ("scale_rewards", "grup"),
+        ("loss_type", "sum"),
         ("adv_eps", 0.0),
         ("update_epochs", 0),
+        ("importance_sampling_level", "seq"),
+        ("max_completion_length", 0),
     ],
 )
 def test_validate_names_the_key(key: str, value: object) -> None:
     with pytest.raises(ConfigError, match=f"algorithm.{key}="):
         GRPOConfig(**{key: value}).validate()
+
+
+# ------------------------------------------------- TRL's variants by hand
+# The minibatch above: lengths 2 and 3, advantages (1, 3), ratio 1 -> per-token losses -1 and -3,
+# a masked sum of -(1 * 2 + 3 * 3) = -11.
+
+
+@pytest.mark.parametrize(
+    ("loss_type", "expected"),
+    [("grpo", -2.0), ("bnpo", -11 / 5), ("dapo", -11 / (2 * 2.5)), ("dr_grpo", -11 / (2 * 4))],
+)
+def test_loss_types_by_hand(loss_type: str, expected: float) -> None:
+    algo = GRPO(GRPOConfig(num_generations=2, kl_coef=0.0, loss_type=loss_type, max_completion_length=4))
+    mb = minibatch(torch.tensor([1.0, 3.0]), None)
+    targets, _ = algo.prepare(dataclasses.replace(mb, rewards=torch.tensor([0.0, 1.0])), 0)
+    assert targets.batch_mean_length[0].item() == pytest.approx(2.5)  # (2 + 3) / 2, for dapo
+    loss, _ = algo.loss(fwd(torch.zeros(2, 3)), dataclasses.replace(mb, targets=replace_adv(targets, mb)), 0)
+    assert loss.item() == pytest.approx(expected)
+
+
+def replace_adv(targets: GroupAdvantages, mb: Batch) -> GroupAdvantages:
+    """The prepared targets with the minibatch's hand-set advantages (1, 3)."""
+    return dataclasses.replace(targets, advantages=mb.targets.advantages)
+
+
+def test_mask_truncated_completions_leaves_them_out() -> None:
+    # Sequence 0 hit the length cap: only sequence 1 (A = 3) counts; grpo's mean over the two
+    # sequences keeps the empty one as 0, as TRL does: (0 - 3) / 2.
+    mb = dataclasses.replace(minibatch(torch.tensor([1.0, 3.0]), None), truncated=torch.tensor([True, False]))
+    masked = GRPO(GRPOConfig(num_generations=2, kl_coef=0.0, mask_truncated_completions=True))
+    loss, _ = masked.loss(fwd(torch.zeros(2, 3)), mb, 0)
+    assert loss.item() == pytest.approx(-1.5)
+    plain, _ = GRPO(GRPOConfig(num_generations=2, kl_coef=0.0)).loss(fwd(torch.zeros(2, 3)), mb, 0)
+    assert plain.item() == pytest.approx(-2.0)
+
+
+def test_sequence_level_ratio_clips_whole_completions() -> None:
+    # Sequence 1's tokens all moved by +1 in log-prob: sequence ratio e^1 > 1.2, clipped for all
+    # its tokens at 1.2 * A; sequence 0 unmoved: ratio 1. grpo aggregation: (-1 + -1.2 * 3) / 2.
+    algo = GRPO(GRPOConfig(num_generations=2, kl_coef=0.0, importance_sampling_level="sequence"))
+    old = torch.zeros(2, 3)
+    logp = torch.tensor([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]])
+    loss, stats = algo.loss(fwd(logp), minibatch(torch.tensor([1.0, 3.0]), None, old), 0)
+    assert loss.item() == pytest.approx((-1.0 - 1.2 * 3) / 2)
+    assert stats["policy/clip_frac"].item() == pytest.approx(3 / 5)
