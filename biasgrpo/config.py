@@ -539,7 +539,6 @@ def validate(cfg: DictConfig) -> Config:
     _one_of("device", conf.device, ("auto", "cpu", "cuda"))
     _one_of("on_existing", conf.on_existing, ("resume", "refuse"))
     _one_of("algorithm.name", conf.algorithm.name, tuple(ALGORITHMS))
-    conf.algorithm.validate()
 
     m = conf.model
     _one_of("model.loader", m.loader, MODEL_LOADERS)
@@ -576,6 +575,7 @@ def validate(cfg: DictConfig) -> Config:
             "(0, 1)",
         )
 
+    conf.algorithm.validate()  # after the sampler: grpo's max_completion_length is sampler.max_new_tokens
     _validate_reward(conf.reward, "reward")
     if conf.task == "train_reward":
         _validate_reward_training(conf.reward_training, conf.data_dir)
