@@ -1,7 +1,7 @@
 """Model loading: the embedded SmolLM2 (converted once from its packaged GGUF), a hub id or
 folder, an architecture with random weights (``loader=config``) and the tiny test model.
 
-``LOADERS`` is the one list of ``model.loader`` names; the config check reads it.
+``config.MODEL_LOADERS`` is the one list of ``model.loader`` names.
 """
 
 from __future__ import annotations
@@ -14,11 +14,10 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from biasgrpo.config import ModelConfig
+from biasgrpo.config import MODEL_LOADERS, ModelConfig
 from biasgrpo.errors import ModelLoadError
 from biasgrpo.paths import cache_dir
 
-LOADERS = ("hub", "smollm2_gguf", "tiny", "config")
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # The tiny model's init std. Larger than llama's 0.02: with tied embeddings at 0.02 the
 # logits of a 64-wide model span about ±1, so no adapter could make one token likely.
@@ -113,7 +112,7 @@ def load_model(cfg: ModelConfig) -> tuple[PreTrainedModel, PreTrainedTokenizerBa
     elif cfg.loader in ("hub", "config"):
         source = cfg.path
     else:
-        raise ModelLoadError(f"model.loader={cfg.loader!r} is unknown; use {' | '.join(LOADERS)}")
+        raise ModelLoadError(f"model.loader={cfg.loader!r} is unknown; use {' | '.join(MODEL_LOADERS)}")
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=cfg.trust_remote_code)
         if cfg.loader == "config":

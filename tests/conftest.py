@@ -31,6 +31,20 @@ TINY = [
     "benchmark.heldout.max_new_tokens=8",
 ]
 
+# 40 steps of 4 prompts x 8 completions against the share of the letter 'a' (reward=token_fraction),
+# the learning tests of the group algorithms.
+EASY_REWARD_RUN = [
+    "algorithm.num_generations=8",
+    "reward=token_fraction",
+    "sampler.max_new_tokens=16",
+    "train.max_steps=40",
+    "train.batch_size=4",
+    "train.lr_schedule=constant",
+    "train.save_every=0",
+    "eval.before=false",
+    "eval.after=false",
+]
+
 
 def compose_config(overrides: list[str]) -> DictConfig:
     register_configs()

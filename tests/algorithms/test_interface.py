@@ -3,7 +3,6 @@ tiny model through the unchanged trainer (REINFORCE with a group-mean baseline).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,8 @@ from omegaconf import DictConfig
 from biasgrpo.algorithms import ALGORITHMS
 from biasgrpo.algorithms.base import Stateless, Stats
 from biasgrpo.types import Batch, Forward
-from run import dispatch
+from tests.conftest import EASY_REWARD_RUN
+from tests.test_train import reward_rise
 
 
 @dataclass
@@ -59,20 +59,6 @@ def test_an_algorithm_written_against_the_protocol_trains(
 ) -> None:
     monkeypatch.setitem(ALGORITHMS, "reinforce", (ReinforceConfig, Reinforce))
     ConfigStore.instance().store(group="algorithm", name="reinforce", node=ReinforceConfig)
-    cfg = make_cfg(
-        "algorithm=reinforce",
-        "reward=token_fraction",
-        "sampler.max_new_tokens=16",
-        "train.max_steps=40",
-        "train.batch_size=4",
-        "train.lr_schedule=constant",
-        "train.save_every=0",
-        "eval.before=false",
-        "eval.after=false",
-    )
-    dispatch(cfg, tmp_path)
-    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-    rewards = [r["reward/mean"] for r in rows if "reward/mean" in r]
-    assert len(rewards) == 40
-    first, last = sum(rewards[:5]) / 5, sum(rewards[-5:]) / 5
+    cfg = make_cfg("algorithm=reinforce", *EASY_REWARD_RUN)
+    first, last = reward_rise(cfg, tmp_path)
     assert last > first + 0.1, f"reward went from {first:.3f} to {last:.3f}"

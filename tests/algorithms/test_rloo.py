@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,31 +10,17 @@ import pytest
 import torch
 from omegaconf import DictConfig
 
-from biasgrpo.algorithms.grpo import GroupAdvantages
 from biasgrpo.algorithms.rloo import RLOO, RLOOConfig
 from biasgrpo.errors import ConfigError
-from biasgrpo.types import Batch, Forward
-from run import dispatch
-
-
-def batch(rewards: torch.Tensor | None, advantages: torch.Tensor | None, ref: torch.Tensor | None = None) -> Batch:
-    n = 2
-    return Batch(
-        input_ids=torch.zeros(n, 3, dtype=torch.long),
-        attention_mask=torch.ones(n, 3, dtype=torch.long),
-        response_mask=torch.tensor([[1, 1, 0], [1, 1, 1]]),
-        truncated=torch.zeros(n, dtype=torch.bool),
-        rewards=rewards,
-        old_logprobs=None,
-        ref_logprobs=ref,
-        old_hidden=None,
-        targets=None if advantages is None else GroupAdvantages(advantages),
-    )
+from tests.algorithms.test_grpo import fwd, minibatch
+from tests.conftest import EASY_REWARD_RUN
+from tests.test_train import reward_rise
 
 
 def test_prepare_gives_leave_one_out_advantages() -> None:
-    # G = 2: each baseline is the other reward, so A = (r0 - r1, r1 - r0) = (-2, 2).
-    targets, stats = RLOO(RLOOConfig(num_generations=2)).prepare(batch(torch.tensor([1.0, 3.0]), None), 0)
+    # G = 2: each baseline is the other reward, so A = (r0 - r1, r1 - r0) = (-2, 2), unscaled.
+    mb = dataclasses.replace(minibatch(torch.zeros(2), None), rewards=torch.tensor([1.0, 3.0]))
+    targets, stats = RLOO(RLOOConfig(num_generations=2)).prepare(mb, 0)
     torch.testing.assert_close(targets.advantages, torch.tensor([-2.0, 2.0]))
     assert stats["adv/mean"].item() == 0.0
 
@@ -44,7 +30,7 @@ def test_loss_by_hand() -> None:
     # KL: ref = logp - 1 on every token, k3 = e^-1 + 1 - 1 = e^-1; times β = 0.5.
     algo = RLOO(RLOOConfig(num_generations=2, kl_coef=0.5))
     logp = torch.zeros(2, 3)
-    loss, stats = algo.loss(Forward(logp, None, None), batch(None, torch.tensor([1.0, 3.0]), logp - 1.0), 0)
+    loss, stats = algo.loss(fwd(logp), minibatch(torch.tensor([1.0, 3.0]), logp - 1.0), 0)
     k3 = torch.exp(torch.tensor(-1.0)).item()
     assert loss.item() == pytest.approx(-2.0 + 0.5 * k3)
     assert stats["policy/pg_loss"].item() == pytest.approx(-2.0)
@@ -58,21 +44,6 @@ def test_validate_names_the_key(key: str, value: object) -> None:
 
 
 def test_rloo_learns_an_easy_reward(make_cfg: Callable[..., DictConfig], tmp_path: Path) -> None:
-    cfg = make_cfg(
-        "algorithm=rloo",
-        "algorithm.num_generations=8",
-        "algorithm.kl_coef=0",
-        "reward=token_fraction",
-        "sampler.max_new_tokens=16",
-        "train.max_steps=40",
-        "train.batch_size=4",
-        "train.lr_schedule=constant",
-        "train.save_every=0",
-        "eval.before=false",
-        "eval.after=false",
-    )
-    dispatch(cfg, tmp_path)
-    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-    rewards = [r["reward/mean"] for r in rows if "reward/mean" in r]
-    first, last = sum(rewards[:5]) / 5, sum(rewards[-5:]) / 5
+    cfg = make_cfg("algorithm=rloo", "algorithm.kl_coef=0", *EASY_REWARD_RUN)
+    first, last = reward_rise(cfg, tmp_path)
     assert last > first + 0.1, f"reward went from {first:.3f} to {last:.3f}"
