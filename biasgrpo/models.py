@@ -49,7 +49,10 @@ def smollm2_folder() -> Path:
     gguf_model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=SMOLLM2_GGUF)
     config_dict = gguf_model.config.to_dict()
     config_dict.pop("quantization_config", None)
-    model = AutoModelForCausalLM.from_config(type(gguf_model.config).from_dict(config_dict))
+    # from_config draws random initial weights (overwritten next); under fork_rng that draw leaves
+    # the global RNG as it was, so a run that converts the model samples exactly as a later one.
+    with torch.random.fork_rng():
+        model = AutoModelForCausalLM.from_config(type(gguf_model.config).from_dict(config_dict))
     model.load_state_dict(gguf_model.state_dict())
     target.parent.mkdir(parents=True, exist_ok=True)
     # Write beside the target and rename, so a killed conversion never leaves half a folder.

@@ -7,10 +7,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import torch
 from omegaconf import DictConfig
 
 from biasgrpo.config import ModelConfig
-from biasgrpo.models import load_model
+from biasgrpo.models import load_model, smollm2_folder
 from run import dispatch
 
 pytestmark = pytest.mark.slow
@@ -39,3 +40,12 @@ def test_smoke_steps_on_embedded_model(make_cfg: Callable[..., DictConfig], tmp_
     # A real reward of real text: strictly inside (0, 1), never a placeholder.
     assert 0.0 < saved["reward/mean"] < 1.0
     assert 0.0 < saved["eval/heldout/reward_mean"] < 1.0
+
+
+def test_converting_the_model_leaves_the_random_state_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A first run on a fresh machine (which converts the GGUF) samples what every later run samples."""
+    monkeypatch.setenv("BIASGRPO_CACHE", str(tmp_path))
+    torch.manual_seed(0)
+    before = torch.random.get_rng_state()
+    assert (smollm2_folder() / "config.json").exists()
+    assert torch.equal(torch.random.get_rng_state(), before)
