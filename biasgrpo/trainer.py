@@ -40,6 +40,7 @@ warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\
 
 # Shown on the progress bar; copied into summary.json from the last step.
 PROGRESS_KEYS = {"reward/mean": "reward", "policy/kl_ref": "kl", "dpo/accuracy": "acc", "value/explained_var": "ev"}
+LORA_MIN_LR = 1e-5  # below it a LoRA run is warned that its adapters will hardly move
 SUMMARY_PREFIXES = ("reward/", "policy/", "completions/", "value/", "dpo/")
 
 
@@ -58,6 +59,26 @@ def lr_lambda(warmup_steps: int, total_steps: int, schedule: str):
         return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
 
     return factor
+
+
+def stability_figures(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """The reward-variance figures that compare algorithms on one quantity (the paper's stability
+    claim, "reward std during training"), from the per-step metrics:
+
+    - ``stability/step_reward_std_mean``: the mean over steps of ``reward/std``, the std of the
+      rewards of all completions sampled in a step (not GRPO's within-group std);
+    - ``stability/step_mean_reward_std``: the std over steps of ``reward/mean``, how much the
+      batch's mean reward moves from step to step.
+    """
+    stds = [float(r["reward/std"]) for r in rows if "reward/std" in r]
+    means = [float(r["reward/mean"]) for r in rows if "reward/mean" in r]
+    out = {}
+    if stds:
+        out["stability/step_reward_std_mean"] = sum(stds) / len(stds)
+    if len(means) > 1:
+        mu = sum(means) / len(means)
+        out["stability/step_mean_reward_std"] = math.sqrt(sum((m - mu) ** 2 for m in means) / (len(means) - 1))
+    return out
 
 
 class Trainer:
@@ -101,6 +122,12 @@ class Trainer:
         self.sampler = build_sampler(self.policy, conf.sampler, conf.model, conf.seed)
         self.logger = RunLogger(cfg, conf.logger, run_dir, self.start_step) if distributed.is_main() else SilentLogger()
         self._stop_requested = False
+        if conf.model.lora.enabled and t.lr < LORA_MIN_LR:
+            print(
+                f"[biasgrpo] WARNING: train.lr={t.lr:g} with LoRA. LoRA's B matrices start at zero and a "
+                f"full fine-tuning rate (the paper's 1e-6) barely moves them; use train.lr >= {LORA_MIN_LR:g} "
+                "with LoRA, or model.lora.enabled=false for full fine-tuning at this rate."
+            )
         n_trainable = sum(p.numel() for p in self.policy.trainable_parameters())
         print(
             f"[biasgrpo] {conf.algorithm.name}: {len(self.prompts.train)} train prompts, {self.total_steps} steps of "
@@ -209,6 +236,7 @@ class Trainer:
         first = [r["reward/mean"] for r in rows[:3] if "reward/mean" in r]
         if first:
             summary["reward/first_mean"] = sum(first) / len(first)
+        summary.update(stability_figures(rows))
         return summary
 
     def _request_stop(self, signum: int, frame: object) -> None:

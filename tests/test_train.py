@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 
 from biasgrpo import checkpoint
 from biasgrpo.config import validate
-from biasgrpo.trainer import Trainer, TrainingError
+from biasgrpo.trainer import Trainer, TrainingError, stability_figures
 from biasgrpo.types import Rollout
 from run import dispatch
 
@@ -270,3 +270,17 @@ def test_step_loss_and_kl_equal_a_reference_computation(
     if temperature != 1.0:  # the temperature really changes what is computed
         kl_at_1 = torch.exp(reference_at_1 - current_at_1) - (reference_at_1 - current_at_1) - 1
         assert abs(float(((kl_at_1 - kl) * mask).sum() / mask.sum())) > 1e-4
+
+
+def test_stability_figures_by_hand() -> None:
+    # step stds 0.1, 0.3 -> mean 0.2; step means 1, 2, 3 -> sample std 1 (a DPO row has neither).
+    rows = [
+        {"reward/std": 0.1, "reward/mean": 1.0},
+        {"reward/std": 0.3, "reward/mean": 2.0},
+        {"reward/mean": 3.0},
+        {"dpo/loss": 0.5},
+    ]
+    figures = stability_figures(rows)
+    assert figures["stability/step_reward_std_mean"] == pytest.approx(0.2)
+    assert figures["stability/step_mean_reward_std"] == pytest.approx(1.0)
+    assert stability_figures([{"dpo/loss": 0.5}]) == {}
