@@ -44,6 +44,10 @@ def dispatch(cfg: DictConfig, run_dir: Path) -> dict:
         from biasgrpo.report import report
 
         return report(cfg, conf, run_dir)
+    if conf.task == "plan":
+        from biasgrpo.plan import plan
+
+        return plan(cfg, conf, run_dir)
     raise AssertionError(f"validate() let task={conf.task!r} through")
 
 

@@ -360,11 +360,20 @@ class ReportConfig:
     """Level of the Student-t confidence interval over seeds shown around each mean."""
 
 
+# ------------------------------------------------------------------ plan ---
+@dataclass
+class PlanConfig:
+    """``task=plan``: sizes and expected time of a run or sweep (biasgrpo/plan.py)."""
+
+    timed_steps: int = 2
+    """Real steps timed per job (after one untimed warm-up step); jobs of the same cost share them."""
+
+
 # ---------------------------------------------------------------- root ---
 @dataclass
 class Config:
     task: str = "train"
-    """train | evaluate | train_reward | make_dataset | report."""
+    """train | evaluate | train_reward | make_dataset | report | plan."""
     seed: int = 0
     resume: str = ""
     """A run directory to continue. The current run directory is resumed automatically
@@ -391,6 +400,7 @@ class Config:
     reward_training: RewardTrainingConfig = field(default_factory=RewardTrainingConfig)
     make_dataset: MakeDatasetConfig = field(default_factory=MakeDatasetConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    plan: PlanConfig = field(default_factory=PlanConfig)
 
 
 def register_configs() -> None:
@@ -407,7 +417,7 @@ def register_configs() -> None:
 
 
 # ------------------------------------------------------------ validate ---
-TASKS = ("train", "evaluate", "train_reward", "make_dataset", "report")
+TASKS = ("train", "evaluate", "train_reward", "make_dataset", "report", "plan")
 MODEL_LOADERS = ("hub", "smollm2_gguf", "tiny", "config")
 DTYPES = ("float32", "bfloat16", "float16")
 SAMPLER_BACKENDS = ("hf", "vllm")
@@ -603,6 +613,7 @@ def validate(cfg: DictConfig) -> Config:
         _validate_make_dataset(conf.make_dataset, conf.data_dir)
     if conf.task == "report":
         _validate_report(conf.report)
+    _check(conf.plan.timed_steps >= 1, "plan.timed_steps", conf.plan.timed_steps, ">= 1")
 
     _check(conf.eval.limit >= 0, "eval.limit", conf.eval.limit, ">= 0 (0 = each benchmark's own limit)")
     for name, b in conf.benchmark.items():
