@@ -26,6 +26,7 @@ from biasgrpo.algorithms.functional import masked_mean, sequence_logprobs
 from biasgrpo.algorithms.grpo import GRPO, GRPOConfig
 from biasgrpo.algorithms.ppo import PPO, PPOConfig, ValueHead
 from biasgrpo.benchmarks import COUNT_FIGURES, build_benchmarks, info_figures
+from biasgrpo.benchmarks.independence import check_scorer_independence
 from biasgrpo.config import Config
 from biasgrpo.data import Row, load_prompts
 from biasgrpo.errors import BiasGRPOError
@@ -87,7 +88,9 @@ class Trainer:
         self.prompts = load_prompts(conf.dataset, conf.seed, pairs_only=isinstance(self.algo, DPO))
         self.reward = build_reward(conf.reward)
         self.benchmarks = build_benchmarks(conf, self.prompts.eval, self.reward)  # before the model: data errors first
+        self.guard_figures = check_scorer_independence(conf)  # a scorer that is the reward stops the run here
         self.policy = Policy(conf.model, pick_device(conf.device), needs_reference=self.algo.needs_reference)
+        self.guard_figures.update(self._probe_reward())  # the base model's samples: before trained weights load
 
         # Derived sizes, computed and checked once (cleanRL).
         t = conf.train
@@ -127,6 +130,20 @@ class Trainer:
             f"{t.batch_size} prompts x G={self.G} = {self.rollout_size} completions; "
             f"{n_trainable:,} trainable parameters; run dir {run_dir}"
         )
+
+    def _probe_reward(self) -> dict[str, Any]:
+        """The reward probe (biasgrpo/rewards/probe.py) on the base model's samples of a few training
+        prompts, drawn by the project's sampler in a forked RNG; warns or raises per ``reward.probe``.
+        DPO does not train on the reward (only heldout_reward reads it), so there it only warns."""
+        from biasgrpo.rewards.probe import run_probe
+        from biasgrpo.sampler import sample
+
+        mode = self.conf.reward.probe
+        if isinstance(self.algo, DPO) and mode == "error":
+            mode = "warn"
+        prompts = [r["prompt"] for r in self.prompts.train]
+        draw = lambda ps, g: sample(self.policy, ps, g, self.conf.sampler).completions  # noqa: E731
+        return run_probe(self.reward, draw, prompts, mode, verbose=distributed.is_main())
 
     # ------------------------------------------------------------ state ---
     def _resume(self, source: Path) -> None:
@@ -223,6 +240,7 @@ class Trainer:
             if before is not None and key.rsplit("/", 1)[-1] not in COUNT_FIGURES:
                 summary[key.replace("eval/", "eval_delta/", 1)] = after - before
         summary.update(info_figures(self.benchmarks))  # data source and scorer, as task=evaluate records them
+        summary.update(self.guard_figures)  # reward probe; reward and scorer folders and sources
         summary["perf/wall_s"] = time.perf_counter() - t0
         summary["run_dir"] = str(self.run_dir)
         self.logger.summary(summary)
