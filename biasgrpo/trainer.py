@@ -133,17 +133,13 @@ class Trainer:
 
     def _probe_reward(self) -> dict[str, Any]:
         """The reward probe (biasgrpo/rewards/probe.py) on the base model's samples of a few training
-        prompts, drawn by the project's sampler in a forked RNG; warns or raises per ``reward.probe``.
-        DPO does not train on the reward (only heldout_reward reads it), so there it only warns."""
+        prompts, drawn by the project's sampler in a forked RNG; warns or raises per ``reward.probe``."""
         from biasgrpo.rewards.probe import run_probe
         from biasgrpo.sampler import sample
 
-        mode = self.conf.reward.probe
-        if isinstance(self.algo, DPO) and mode == "error":
-            mode = "warn"
         prompts = [r["prompt"] for r in self.prompts.train]
         draw = lambda ps, g: sample(self.policy, ps, g, self.conf.sampler).completions  # noqa: E731
-        return run_probe(self.reward, draw, prompts, mode, verbose=distributed.is_main())
+        return run_probe(self.reward, draw, prompts, self.conf.reward.probe, verbose=distributed.is_main())
 
     # ------------------------------------------------------------ state ---
     def _resume(self, source: Path) -> None:

@@ -8,19 +8,22 @@ normalisation turns even a small edge into a large advantage, and the policy wil
 
 ``probe_reward`` is the pure part (a reward, prompts, completions -> figures); ``run_probe``
 draws the base samples with the project's sampler, prints a table and warns (``reward.probe=warn``)
-or stops the run (``reward.probe=error``). Figures: ``probe/base_mean``, ``probe/base_std``,
+or stops the run (``reward.probe=error``); ``probe_base_model`` does the same outside a training run
+(``task=train_reward``: the figures go into the model card). Figures: ``probe/base_mean``, ``probe/base_std``,
 ``probe/<kind>`` (mean over the prompts), ``probe/<kind>_gap`` (= kind − base mean),
 ``probe/n_flagged`` and ``probe/flagged`` (the kinds at or above the base mean, comma-separated).
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
+from biasgrpo.config import Config
 from biasgrpo.errors import RewardError
 from biasgrpo.rewards import Reward, check_scores
 
@@ -50,23 +53,36 @@ def probe_reward(reward: Reward, prompts: list[str], base_completions: list[str]
     if not base_completions or len(prompts) != len(base_completions):
         raise ValueError(f"probe_reward needs one prompt per base completion; got {len(prompts)} and "
                          f"{len(base_completions)}")  # fmt: skip
-    base = check_scores(reward, reward.score(prompts, base_completions), prompts, base_completions)
+    # Non-finite scores are let through (the trainer skips such steps too), left out of the means and
+    # counted; a mean with no finite score is NaN and flags nothing.
+    base = check_scores(reward, reward.score(prompts, base_completions), prompts, base_completions, True)
     distinct = list(dict.fromkeys(prompts))
     answers = [(kind, p, make(p)) for kind, make in DEGENERATE.items() for p in distinct]
     answer_prompts, answer_texts = [p for _, p, _ in answers], [a for _, _, a in answers]
-    scores = check_scores(reward, reward.score(answer_prompts, answer_texts), answer_prompts, answer_texts)
-    base_mean = base.mean().item()
-    figures: dict[str, Any] = {"probe/base_mean": base_mean, "probe/base_std": base.std(unbiased=False).item()}
+    scores = check_scores(reward, reward.score(answer_prompts, answer_texts), answer_prompts, answer_texts, True)
+    base_mean = finite_mean(base)
+    finite_base = base[torch.isfinite(base)]
+    figures: dict[str, Any] = {
+        "probe/base_mean": base_mean,
+        "probe/base_std": finite_base.std(unbiased=False).item() if len(finite_base) else math.nan,
+    }
     flagged = []
     for i, kind in enumerate(DEGENERATE):
-        mean = scores[i * len(distinct) : (i + 1) * len(distinct)].mean().item()
+        mean = finite_mean(scores[i * len(distinct) : (i + 1) * len(distinct)])
         figures[f"probe/{kind}"] = mean
         figures[f"probe/{kind}_gap"] = mean - base_mean
-        if mean >= base_mean:
+        if mean >= base_mean:  # False whenever either is NaN
             flagged.append(kind)
+    figures["probe/n_nonfinite"] = float((~torch.isfinite(base)).sum() + (~torch.isfinite(scores)).sum())
     figures["probe/n_flagged"] = float(len(flagged))
     figures["probe/flagged"] = ",".join(flagged)
     return figures
+
+
+def finite_mean(scores: torch.Tensor) -> float:
+    """Mean of the finite entries of ``scores``; NaN when there is none."""
+    finite = scores[torch.isfinite(scores)]
+    return finite.mean().item() if len(finite) else math.nan
 
 
 def probe_table(figures: dict[str, Any], reward_name: str) -> str:
@@ -132,3 +148,22 @@ def run_probe(
         print(probe_table(figures, reward.name))
     check_probe(figures, reward.name, mode)
     return figures
+
+
+def probe_base_model(reward: Reward, conf: Config, mode: str = "warn") -> dict[str, Any]:
+    """The probe outside a training run (``task=train_reward``): build the configured policy model
+    (``conf.model``, untrained), sample the configured dataset's first training prompts with the
+    project's sampler, and probe ``reward`` against those samples. Returns the ``probe/*`` figures
+    (for the summary and the model card); ``mode`` as in :func:`run_probe` (default: warn only).
+    """
+    from biasgrpo.data import load_prompts
+    from biasgrpo.policy import Policy
+    from biasgrpo.rewards.classifier import resolve_device
+    from biasgrpo.sampler import sample
+
+    policy = Policy(conf.model, resolve_device(conf.device), needs_reference=False)
+    prompts = [r["prompt"] for r in load_prompts(conf.dataset, conf.seed).train]
+    try:
+        return run_probe(reward, lambda ps, g: sample(policy, ps, g, conf.sampler).completions, prompts, mode)
+    finally:
+        del policy

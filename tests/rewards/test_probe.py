@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -73,6 +74,16 @@ def test_probe_per_kind_mean_is_over_distinct_prompts() -> None:
     assert figures["probe/empty"] == 0.0
 
 
+def test_non_finite_scores_are_left_out_and_counted() -> None:
+    class NaNForEmpty(OnTopicReward):
+        def score(self, prompts: list[str], completions: list[str]) -> torch.Tensor:
+            return torch.tensor([float("nan") if not c else float("respect" in c.lower()) for c in completions])
+
+    figures = probe_reward(NaNForEmpty(), BASE_PROMPTS, BASE)
+    assert math.isnan(figures["probe/empty"]) and figures["probe/n_nonfinite"] == 2.0  # one per distinct prompt
+    assert figures["probe/flagged"] == "" and figures["probe/base_mean"] == 1.0
+
+
 def base_sampler(prompts: list[str], group: int) -> list[str]:
     torch.rand(3)  # draws from the RNG, as real sampling does
     return ["I respect them."] * (len(prompts) * group)
@@ -110,3 +121,13 @@ def test_probe_error_stops_a_training_run(make_cfg: Callable[..., DictConfig], t
     )  # fmt: skip
     with pytest.raises(RewardProbeError, match="repeat_word"):
         dispatch(cfg, tmp_path)
+
+
+def test_probe_base_model_outside_a_training_run(make_cfg: Callable[..., DictConfig]) -> None:
+    from biasgrpo.config import validate
+    from biasgrpo.rewards.probe import probe_base_model
+
+    with pytest.warns(UserWarning, match="degenerate answers"):
+        figures = probe_base_model(OnTopicReward(), validate(make_cfg()))
+    # The tiny random model does not write "respect": its samples score 0, a tie every degenerate kind reaches.
+    assert figures["probe/base_mean"] == 0.0 and figures["probe/flagged"] == ",".join(DEGENERATE)
