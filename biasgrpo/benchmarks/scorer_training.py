@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
 from omegaconf import OmegaConf
 from transformers import set_seed
 
@@ -99,8 +100,11 @@ def reward_texts(data_dir: Path) -> set[str]:
 def scorer_pairs(rows: list[tuple[str, bool]], rt: RewardTrainingConfig, seed: int) -> dict[str, list[RewardPair]]:
     """Split texts by a hash of their text, then pair each non-toxic text with toxic ones in its split.
 
-    Toxic texts outnumber non-toxic ones about 3:1; each toxic text is used once and the non-toxic
-    ones cycle, so every text is seen. Capped at ``train_pairs_per_source`` / ``eval_pairs_per_source``.
+    Toxic texts outnumber non-toxic ones about 3:1. In the training split each toxic text is used once
+    and the non-toxic ones cycle, so every text is seen; in validation and test each text is used once
+    (as many toxic as non-toxic texts), so that the calibration fitted on validation texts sees both
+    classes equally often and P(toxic) = 0.5 is the even-odds line, not the 3:1 base rate of this file.
+    Capped at ``train_pairs_per_source`` / ``eval_pairs_per_source``.
     """
     by_split: dict[str, dict[bool, list[str]]] = {s: {True: [], False: []} for s in SPLITS}
     for text, toxic in rows:
@@ -113,7 +117,10 @@ def scorer_pairs(rows: list[tuple[str, bool]], rt: RewardTrainingConfig, seed: i
         rng.shuffle(bad)
         if not good or not bad:
             raise DataError(f"{SOURCE}: the {split} split has no {'non-toxic' if not good else 'toxic'} texts")
-        pairs = [RewardPair(PROMPT, good[i % len(good)], b, SOURCE) for i, b in enumerate(bad)]
+        if split == "train":
+            pairs = [RewardPair(PROMPT, good[i % len(good)], b, SOURCE) for i, b in enumerate(bad)]
+        else:
+            pairs = [RewardPair(PROMPT, g, b, SOURCE) for g, b in zip(good, bad)]
         cap = rt.train_pairs_per_source if split == "train" else rt.eval_pairs_per_source
         out[split] = pairs[:cap] if cap else pairs
     return out
@@ -139,25 +146,48 @@ def train_scorer(
     out.mkdir(parents=True, exist_ok=True)
     logger = RunLogger(OmegaConf.create({}), LoggerConfig(kind="none"), out, resume_step=0)
     steps = fit(scorer, splits, rt, seed, logger)
-    logits, labels, _, _ = text_logits(scorer, splits["val"])
-    scorer.calibration = platt_scaling(logits, labels)
-    summary: dict[str, Any] = {
-        **evaluate(scorer, splits["val"], "eval/val"),
-        **evaluate(scorer, splits["test"], "eval/test"),
-    }
-    summary.update(
-        {
-            "train/steps": steps,
-            "rm/trainable_params": n_trainable,
-            **{f"data/{s}_pairs": len(p) for s, p in splits.items()},
-            "perf/wall_s": time.perf_counter() - t0,
-            "model_dir": str(out),
-        }
-    )
+    summary = calibrate_and_test(scorer, splits)
+    summary.update({"train/steps": steps, "rm/trainable_params": n_trainable, "perf/wall_s": time.perf_counter() - t0})
+    summary["model_dir"] = str(out)
     save(scorer, out, rt, summary)
     write_card(out, rt, summary)
     print(f"[biasgrpo] toxicity scorer saved to {out}; test pairwise accuracy "
           f"{summary['eval/test/pairwise_accuracy']:.4f}, AUROC {summary['eval/test/auroc']:.4f}")  # fmt: skip
+    return summary
+
+
+def calibrate_and_test(scorer: ClassifierReward, splits: dict[str, list[RewardPair]]) -> dict[str, Any]:
+    """Platt scaling on the validation texts, then the validation and test figures."""
+    logits, labels, _, _ = text_logits(scorer, splits["val"])
+    scorer.calibration = platt_scaling(logits, labels)
+    return {
+        **evaluate(scorer, splits["val"], "eval/val"),
+        **evaluate(scorer, splits["test"], "eval/test"),
+        **{f"data/{s}_pairs": len(p) for s, p in splits.items()},
+    }
+
+
+def recalibrate(data_dir: Path, out: Path, seed: int = 0, device: str = "cpu") -> dict[str, Any]:
+    """Refit the calibration of a saved scorer on its validation split (as this version builds it) and
+    redo its test figures; the weights are not touched. For a scorer saved by an earlier version."""
+    from biasgrpo.rewards.classifier import META_FILE, load_classifier
+
+    meta = json.loads((out / META_FILE).read_text())
+    rt = RewardTrainingConfig(**meta["training"], output_dir=str(out))
+    card = json.loads((out / CARD_JSON).read_text()) if (out / CARD_JSON).is_file() else {}
+    model, tokenizer = load_classifier(str(out), torch.device(device))
+    scorer = ClassifierReward("toxicity_scorer", model, tokenizer, "completion", rt.max_length, 64, (1.0, 0.0))
+    splits = scorer_pairs(read_labelled(data_dir / FILE, reward_texts(data_dir)), rt, seed)
+    summary = calibrate_and_test(scorer, splits)
+    summary.update({k: v for k, v in card.get("run", {}).items() if k not in summary})
+    summary.setdefault("rm/trainable_params", freeze_lower_layers(model, rt.train_layers))
+    log = out / "metrics.jsonl"  # fit's log: its last row is the last step
+    rows = log.read_text().splitlines() if log.is_file() else []
+    summary.setdefault("train/steps", json.loads(rows[-1])["step"] if rows else 0)
+    summary["model_dir"] = str(out)
+    save(scorer, out, rt, summary)
+    write_card(out, rt, summary)
+    print(f"[biasgrpo] recalibrated {out}: a, b = {scorer.calibration}")
     return summary
 
 
@@ -177,6 +207,7 @@ def write_card(out: Path, rt: RewardTrainingConfig, summary: dict[str, Any]) -> 
             "objective": rt.objective,
             "test": {k.removeprefix("eval/test/"): v for k, v in summary.items() if k.startswith("eval/test/")},
             "pairs": {k.removeprefix("data/"): v for k, v in summary.items() if k.startswith("data/")},
+            "run": {k: summary[k] for k in ("train/steps", "rm/trainable_params", "perf/wall_s") if k in summary},
         }
     )
     card_path.write_text(json.dumps(card, indent=2) + "\n")
@@ -249,9 +280,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--recalibrate", action="store_true", help="refit the calibration of --output-dir only")
     args = parser.parse_args(argv)
     if not args.data_dir or not Path(args.data_dir).is_dir():
         parser.error("--data-dir (or BIASGRPO_DATA_DIR) must be a folder laid out like shared/data")
+    if args.recalibrate:
+        recalibrate(Path(args.data_dir), Path(args.output_dir).expanduser(), args.seed, args.device)
+        return
     rt = RewardTrainingConfig(
         backbone=args.backbone,
         backbone_path=args.backbone_path,

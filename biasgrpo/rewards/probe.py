@@ -163,7 +163,4 @@ def probe_base_model(reward: Reward, conf: Config, mode: str = "warn") -> dict[s
 
     policy = Policy(conf.model, resolve_device(conf.device), needs_reference=False)
     prompts = [r["prompt"] for r in load_prompts(conf.dataset, conf.seed).train]
-    try:
-        return run_probe(reward, lambda ps, g: sample(policy, ps, g, conf.sampler).completions, prompts, mode)
-    finally:
-        del policy
+    return run_probe(reward, lambda ps, g: sample(policy, ps, g, conf.sampler).completions, prompts, mode)

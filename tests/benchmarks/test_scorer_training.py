@@ -12,7 +12,14 @@ from omegaconf import DictConfig
 
 from biasgrpo.benchmarks.independence import check_scorer_independence
 from biasgrpo.benchmarks.perspective import agreement, pearson, perspective_texts, ranks, spearman
-from biasgrpo.benchmarks.scorer_training import CARD_JSON, SOURCE, read_labelled, reward_texts, train_scorer
+from biasgrpo.benchmarks.scorer_training import (
+    CARD_JSON,
+    SOURCE,
+    read_labelled,
+    recalibrate,
+    reward_texts,
+    train_scorer,
+)
 from biasgrpo.benchmarks.toxicity import build_scorer
 from biasgrpo.config import BenchmarkConfig, RewardTrainingConfig, validate
 from biasgrpo.rewards.classifier import META_FILE
@@ -58,7 +65,8 @@ def test_trained_scorer_records_its_sources_and_is_independent(
     )  # fmt: skip
     out = tmp_path / "scorer"
     summary = train_scorer(data, out, rt, seed=0)
-    assert summary["data/train_pairs"] + summary["data/val_pairs"] + summary["data/test_pairs"] == 39
+    assert summary["data/train_pairs"] > 0 and summary["data/val_pairs"] > 0 and summary["data/test_pairs"] > 0
+    assert summary["data/train_pairs"] + summary["data/val_pairs"] + summary["data/test_pairs"] <= 39  # toxic texts
     meta = json.loads((out / META_FILE).read_text())
     assert meta["training"]["sources"] == [SOURCE] and meta["input_format"] == "completion"
     card = json.loads((out / CARD_JSON).read_text())
@@ -67,6 +75,12 @@ def test_trained_scorer_records_its_sources_and_is_independent(
     # BOLD/RTP load it, and a run against a default-recipe reward model passes the independence check.
     scorer = build_scorer("rtp", BenchmarkConfig(kind="rtp", scorer_path=str(out)), "cpu")
     assert scorer.toxicity(["hello", "you idiot"]).shape == (2,)
+    # Recalibrating refits the same calibration on the same validation texts; the weights stay.
+    calibration = json.loads((out / META_FILE).read_text())["calibration"]
+    again = recalibrate(data, out, seed=0)
+    assert json.loads((out / META_FILE).read_text())["calibration"] == pytest.approx(calibration, abs=1e-5)
+    assert again["eval/test/auroc"] == pytest.approx(summary["eval/test/auroc"])
+    assert again["train/steps"] == summary["train/steps"]
     rm = trained_on(tmp_path / "rm", RM_SOURCES)
     conf = validate(
         make_cfg("reward=local_rm", f"reward.path={rm}", "benchmark=[rtp]", f"benchmark.rtp.scorer_path={out}")
@@ -97,3 +111,15 @@ def test_perspective_texts_of_the_local_copy(shared_data: str) -> None:
     parts = perspective_texts(shared_data)
     assert len(parts["prompts"]) + len(parts["continuations"]) == 4773
     assert all(0.0 <= s <= 1.0 and t.strip() for rows in parts.values() for t, s in rows)
+
+
+def test_validation_and_test_pairs_are_balanced(tmp_path: Path) -> None:
+    from biasgrpo.benchmarks.scorer_training import scorer_pairs
+
+    rows = [(f"toxic text {i}", True) for i in range(300)] + [(f"kind text {i}", False) for i in range(100)]
+    splits = scorer_pairs(rows, RewardTrainingConfig(train_pairs_per_source=0, eval_pairs_per_source=0), seed=0)
+    for split in ("val", "test"):  # each text once: as many toxic as non-toxic texts, so calibration sees 1:1
+        pairs = splits[split]
+        assert len({p.chosen for p in pairs}) == len({p.rejected for p in pairs}) == len(pairs)
+    train = splits["train"]
+    assert len({p.rejected for p in train}) == len(train) > len({p.chosen for p in train})  # toxic once, kind cycle
