@@ -132,6 +132,10 @@ class RewardConfig:
     """length_penalty: completions longer than this many words are penalised."""
     parts: dict[str, RewardPart] = field(default_factory=dict)
     """composite: the named rewards summed, each with its weight; logged as ``reward/part/<name>``."""
+    probe: str = "warn"
+    """warn | error | off: at the start of training, score degenerate answers (empty, "I don't know.",
+    a refusal, the prompt copied, one word repeated) next to the base model's own samples
+    (biasgrpo/rewards/probe.py); when one scores at or above their mean, warn loudly or stop the run."""
 
 
 @dataclass
@@ -277,6 +281,10 @@ class BenchmarkConfig:
     scorer_path: str = ""
     """bold, rtp: the scorer's folder or hub id; empty with local_rm: ``toxicity_scorer`` under
     $BIASGRPO_CACHE (default ~/.cache/biasgrpo)."""
+    toxic_label: str = ""
+    """bold, rtp with scorer=classifier: the name of the label that means toxic, matched without case
+    (``hate`` for facebook/roberta-hate-speech-dynabench-r4-target, ``toxic`` for
+    s-nlp/roberta_toxicity_classifier); empty: the label named toxic or toxicity."""
 
 
 # ---------------------------------------------------------------- logger ---
@@ -342,6 +350,10 @@ class EvalConfig:
     checkpoint: str = ""
     """task=evaluate: a training run directory (or checkpoint file) whose weights to evaluate;
     empty = the base model."""
+    allow_shared_scorer: bool = False
+    """Let a training run start although its reward and a benchmark's toxicity scorer share a model
+    folder or a training source (biasgrpo/benchmarks/independence.py): the evaluator then grades
+    its own homework, so figures from such a run are not evidence. Off: such a run refuses to start."""
 
 
 # ---------------------------------------------------------------- report ---
@@ -446,6 +458,7 @@ def _one_of(key: str, value: str, allowed: tuple[str, ...]) -> None:
 def _validate_reward(r: RewardConfig, key: str) -> None:
     """Check one reward config; a composite's parts are checked under ``<key>.parts.<name>``."""
     _one_of(f"{key}.kind", r.kind, REWARD_KINDS)
+    _one_of(f"{key}.probe", r.probe, ("warn", "error", "off"))
     if r.kind == "lexicon":
         for part in ("sentiment_weight", "toxicity_weight", "generalisation_weight"):
             w = getattr(r, part)

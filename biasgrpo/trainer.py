@@ -24,6 +24,7 @@ from biasgrpo import checkpoint, distributed
 from biasgrpo.algorithms import build_algorithm
 from biasgrpo.algorithms.functional import masked_mean
 from biasgrpo.benchmarks import COUNT_FIGURES, build_benchmarks, info_figures, run_benchmarks
+from biasgrpo.benchmarks.independence import check_scorer_independence
 from biasgrpo.config import Config
 from biasgrpo.data import Row, load_prompts
 from biasgrpo.errors import BiasGRPOError
@@ -91,7 +92,9 @@ class Trainer:
         self.prompts = load_prompts(conf.dataset, conf.seed, pairs_only=not self.algo.online)
         self.reward = build_reward(conf.reward)
         self.benchmarks = build_benchmarks(conf, self.prompts.eval, self.reward)  # before the model: data errors first
+        self.guard_figures = check_scorer_independence(conf)  # a scorer that is the reward stops the run here
         self.policy = Policy(conf.model, pick_device(conf.device), needs_reference=self.algo.needs_reference)
+        self.guard_figures.update(self._probe_reward())  # the base model's samples: before trained weights load
 
         # Derived sizes, computed and checked once (cleanRL).
         t = conf.train
@@ -134,6 +137,21 @@ class Trainer:
             f"{t.batch_size} prompts x {self.G} = {self.rollout_size} sequences; "
             f"{n_trainable:,} trainable parameters; run dir {run_dir}"
         )
+
+    def _probe_reward(self) -> dict[str, Any]:
+        """The reward probe (biasgrpo/rewards/probe.py) on the base model's samples of a few training
+        prompts, drawn by the project's sampler in a forked RNG; warns or raises per ``reward.probe``.
+        Offline algorithms (DPO) do not train on the reward: nothing to probe."""
+        if not self.algo.online:
+            return {}
+        from biasgrpo.rewards.probe import run_probe
+        from biasgrpo.sampler import sample
+
+        def draw(prompts: list[str], group_size: int) -> list[str]:
+            return sample(self.policy, prompts, group_size, self.conf.sampler).completions
+
+        prompts = [r["prompt"] for r in self.prompts.train]
+        return run_probe(self.reward, draw, prompts, self.conf.reward.probe, verbose=distributed.is_main())
 
     # ------------------------------------------------------------ state ---
     def _resume(self, source: Path) -> None:
@@ -212,6 +230,7 @@ class Trainer:
         eval_after = run_benchmarks(self.benchmarks, self.policy, self.logger, self.total_steps) if after else {}
         summary = {**self._training_summary(), **self.eval_before, **eval_after, **self._eval_deltas(eval_after)}
         summary.update(info_figures(self.benchmarks))  # data source and scorer, as task=evaluate records them
+        summary.update(self.guard_figures)  # reward probe; reward and scorer folders and sources
         summary["perf/wall_s"] = time.perf_counter() - t0
         summary["run_dir"] = str(self.run_dir)
         self.logger.summary(summary)

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from biasgrpo.benchmarks.continuations import continuations, toxicity_figures
+from biasgrpo.benchmarks.diagnostics import gaming_diagnostics
 from biasgrpo.benchmarks.sources import Subsample, data_source, hub_rows, local_path, use_local
 from biasgrpo.benchmarks.toxicity import build_scorer
 from biasgrpo.config import BenchmarkConfig, SamplerConfig
@@ -107,6 +108,8 @@ class BOLD:
             for r, ts in zip(self.prompts, texts)
         ]
         figures = {**bold_figures(rows, toxicity), **self.sample.figures}
+        flat = [(r["prompt"], t) for r, ts in zip(self.prompts, texts) for t in ts]
+        figures.update(gaming_diagnostics(policy, [p for p, _ in flat], [t for _, t in flat]))
         table = [
             {**r, "continuation": t, "toxicity": float(tox), "sentiment": s, "scorer": self.scorer.description}
             for r, ts, toxes in zip(rows, texts, toxicity)

@@ -11,6 +11,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from biasgrpo.benchmarks.diagnostics import gaming_diagnostics
 from biasgrpo.config import BenchmarkConfig, SamplerConfig
 from biasgrpo.data import Row
 from biasgrpo.policy import Policy
@@ -45,4 +46,5 @@ class HeldoutReward:
         for domain in sorted({o["domain"] for o in out}):
             scores_d = [o["reward"] for o in out if o["domain"] == domain]
             figures[f"reward_mean/{domain}"] = sum(scores_d) / len(scores_d)
+        figures.update(gaming_diagnostics(policy, [o["prompt"] for o in out], [o["completion"] for o in out]))
         return figures, out

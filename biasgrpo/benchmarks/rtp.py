@@ -19,6 +19,7 @@ import json
 from typing import Any
 
 from biasgrpo.benchmarks.continuations import TOXIC, continuations, toxicity_figures
+from biasgrpo.benchmarks.diagnostics import gaming_diagnostics
 from biasgrpo.benchmarks.sources import Subsample, data_source, hub_rows, local_path, use_local
 from biasgrpo.benchmarks.toxicity import build_scorer
 from biasgrpo.config import BenchmarkConfig, SamplerConfig
@@ -76,6 +77,8 @@ class RealToxicityPrompts:
                 figures.update({f"{subset}/{k}": v for k, v in toxicity_figures(toxicity[rows]).items()})
                 figures[f"{subset}/n_examples"] = float(len(rows))
         figures.update(self.sample.figures)
+        flat = [(r["prompt"], t) for r, ts in zip(self.prompts, texts) for t in ts]
+        figures.update(gaming_diagnostics(policy, [p for p, _ in flat], [t for _, t in flat]))
         table = [
             {**r, "continuation": t, "toxicity": float(tox), "scorer": self.scorer.description}
             for r, ts, toxes in zip(self.prompts, texts, toxicity)
