@@ -106,7 +106,7 @@ class SamplerConfig:
 class RewardConfig:
     name: str = MISSING
     kind: str = MISSING
-    """lexicon | token_fraction | bias_rm | local_rm | length_penalty | composite (see biasgrpo/rewards)."""
+    """lexicon | token_fraction | bias_rm | local_rm | length_penalty | python | composite (see biasgrpo/rewards)."""
     sentiment_weight: float = 0.5
     """lexicon: weight of VADER sentiment mapped to [0, 1]."""
     toxicity_weight: float = 0.25
@@ -132,6 +132,11 @@ class RewardConfig:
     """length_penalty: completions shorter than this many words are penalised."""
     max_words: int = 60
     """length_penalty: completions longer than this many words are penalised."""
+    target: str = ""
+    """python: the reward function, ``pkg.module:fn`` or ``pkg.module.fn`` (TRL's signature:
+    ``fn(prompts, completions, **kwargs) -> list[float]``); its module must be importable."""
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    """python: extra keyword arguments passed to the function on every call."""
     parts: dict[str, RewardPart] = field(default_factory=dict)
     """composite: the named rewards summed, each with its weight; logged as ``reward/part/<name>``."""
 
@@ -409,7 +414,7 @@ TASKS = ("train", "evaluate", "train_reward", "make_dataset", "report")
 MODEL_LOADERS = ("hub", "smollm2_gguf", "tiny", "config")
 DTYPES = ("float32", "bfloat16", "float16")
 SAMPLER_BACKENDS = ("hf", "vllm")
-REWARD_KINDS = ("lexicon", "token_fraction", "bias_rm", "local_rm", "length_penalty", "composite")
+REWARD_KINDS = ("lexicon", "token_fraction", "bias_rm", "local_rm", "length_penalty", "python", "composite")
 INPUT_FORMATS = ("completion", "prompt_completion")
 RM_BACKBONES = ("smollm2_gguf", "hub", "tiny")
 RM_OBJECTIVES = ("bt", "mse")
@@ -451,6 +456,8 @@ def _validate_reward(r: RewardConfig, key: str) -> None:
     if r.kind == "length_penalty":
         allowed = f"0 <= min_words < max_words = {r.max_words}"
         _check(0 <= r.min_words < r.max_words, f"{key}.min_words", r.min_words, allowed)
+    if r.kind == "python":  # whether it imports is checked when the reward is built
+        _check("." in r.target.replace(":", "."), f"{key}.target", r.target, "a function as pkg.module:fn")
     if r.kind == "composite":
         _check(bool(r.parts), f"{key}.parts", r.parts, "at least one named part")
         for name, part in r.parts.items():
