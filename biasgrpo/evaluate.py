@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
 from transformers import set_seed
 
 from biasgrpo import checkpoint
@@ -70,7 +71,7 @@ def evaluate(cfg: DictConfig, conf: Config, run_dir: Path) -> dict[str, Any]:
     logger = RunLogger(cfg, conf.logger, run_dir, resume_step=0)
     summary: dict[str, Any] = {"eval/checkpoint": conf.eval.checkpoint or "base model", "eval/step": step}
     try:
-        for bench in benchmarks:
+        for bench in tqdm(benchmarks, desc="evaluate", unit="benchmark"):  # each benchmark shows its own bar too
             t = time.perf_counter()
             figures, rows = bench.evaluate(policy)
             results = {f"eval/{bench.name}/{k}": v for k, v in figures.items()}
