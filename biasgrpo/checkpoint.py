@@ -158,16 +158,16 @@ def load_latest(run_dir: Path) -> dict[str, Any] | None:
     return None
 
 
-def load_weights(path: Path) -> dict[str, Any]:
+def load_weights(path: Path, key: str = "eval.checkpoint") -> dict[str, Any]:
     """A checkpoint to evaluate: the newest of run directory ``path``, or the checkpoint file ``path``.
 
     Returns the saved bundle (``weights``, ``config``, ``step``, ...); raises ConfigError when
-    there is none, so ``task=evaluate eval.checkpoint=...`` stops before any model loads.
+    there is none (naming config ``key``), so ``task=evaluate eval.checkpoint=...`` stops before any model loads.
     """
     state = load(path) if path.is_file() else load_latest(path)
     if state is None:
         raise ConfigError(
-            f"eval.checkpoint={str(path)!r} holds no readable checkpoint under {CKPT_DIR}/; "
+            f"{key}={str(path)!r} holds no readable checkpoint under {CKPT_DIR}/; "
             "pass a training run directory (outputs/train/...) or one of its step_*.pt files"
         )
     return state

@@ -55,6 +55,10 @@ def dispatch(cfg: DictConfig, run_dir: Path) -> dict:
         from biasgrpo.report import report
 
         return report(cfg, conf, run_dir)
+    if conf.task == "export":
+        from biasgrpo.export import export
+
+        return export(cfg, conf, run_dir)
     raise AssertionError(f"validate() let task={conf.task!r} through")
 
 

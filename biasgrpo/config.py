@@ -362,11 +362,33 @@ class ReportConfig:
     """Level of the Student-t confidence interval over seeds shown around each mean."""
 
 
+# ---------------------------------------------------------------- export ---
+@dataclass
+class ExportConfig:
+    """``task=export``: a trained checkpoint as a Hugging Face model folder with a model card (biasgrpo/export.py)."""
+
+    checkpoint: str = ""
+    """The training run directory (its newest checkpoint) or a step_*.pt file to export; required."""
+    out_dir: str = ""
+    """Where to write; empty: ``model/`` in this run's directory."""
+    merge: bool = False
+    """false: the LoRA adapters alone (PEFT's save_pretrained); true: the adapters merged into the
+    base weights, a plain transformers model. Full fine-tuning always writes the whole model."""
+    report: str = ""
+    """Optional: a task=report directory whose report.md (means and intervals over seeds) goes in the card."""
+    push_to_hub: bool = False
+    """Upload the folder to ``hub_repo`` (needs network and a token; refused offline)."""
+    hub_repo: str = ""
+    """push_to_hub: the hub repository, e.g. my-org/smollm2-biasgrpo."""
+    private: bool = True
+    """push_to_hub: create the repository private."""
+
+
 # ---------------------------------------------------------------- root ---
 @dataclass
 class Config:
     task: str = "train"
-    """train | evaluate | train_reward | make_dataset | report."""
+    """train | evaluate | train_reward | make_dataset | report | export."""
     seed: int = 0
     resume: str = ""
     """A run directory to continue. The current run directory is resumed automatically
@@ -393,6 +415,7 @@ class Config:
     reward_training: RewardTrainingConfig = field(default_factory=RewardTrainingConfig)
     make_dataset: MakeDatasetConfig = field(default_factory=MakeDatasetConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
 
 
 def register_configs() -> None:
@@ -410,7 +433,7 @@ def register_configs() -> None:
 
 
 # ------------------------------------------------------------ validate ---
-TASKS = ("train", "evaluate", "train_reward", "make_dataset", "report")
+TASKS = ("train", "evaluate", "train_reward", "make_dataset", "report", "export")
 MODEL_LOADERS = ("hub", "smollm2_gguf", "tiny", "config")
 DTYPES = ("float32", "bfloat16", "float16")
 SAMPLER_BACKENDS = ("hf", "vllm")
@@ -573,6 +596,9 @@ def validate(cfg: DictConfig) -> Config:
     _validate_reward(conf.reward, "reward")
     if conf.task == "train_reward":
         _validate_reward_training(conf.reward_training, conf.data_dir)
+    if conf.task == "export":
+        _check(bool(conf.export.checkpoint), "export.checkpoint", "", "a training run directory or step_*.pt file")
+        _check(not conf.export.push_to_hub or bool(conf.export.hub_repo), "export.hub_repo", "", "owner/name")
 
     d = conf.dataset
     _one_of("dataset.kind", d.kind, DATASET_KINDS)

@@ -27,3 +27,7 @@ class ReportError(BiasGRPOError, ValueError):
 
 class CheckpointError(BiasGRPOError, ValueError):
     """A checkpoint holds something other than tensors and plain data, so it is not loaded."""
+
+
+class ExportError(BiasGRPOError, RuntimeError):
+    """task=export could not write or upload the model folder."""
