@@ -104,7 +104,7 @@ class SamplerConfig:
 class RewardConfig:
     name: str = MISSING
     kind: str = MISSING
-    """lexicon | token_fraction | bias_rm | local_rm | length_penalty | composite (see biasgrpo/rewards)."""
+    """lexicon | token_fraction | bias_rm | local_rm | length_penalty | python | composite (see biasgrpo/rewards)."""
     sentiment_weight: float = 0.5
     """lexicon: weight of VADER sentiment mapped to [0, 1]."""
     toxicity_weight: float = 0.25
@@ -130,6 +130,11 @@ class RewardConfig:
     """length_penalty: completions shorter than this many words are penalised."""
     max_words: int = 60
     """length_penalty: completions longer than this many words are penalised."""
+    target: str = ""
+    """python: the reward function, ``pkg.module:fn`` or ``pkg.module.fn`` (TRL's signature:
+    ``fn(prompts, completions, **kwargs) -> list[float]``); its module must be importable."""
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    """python: extra keyword arguments passed to the function on every call."""
     parts: dict[str, RewardPart] = field(default_factory=dict)
     """composite: the named rewards summed, each with its weight; logged as ``reward/part/<name>``."""
     probe: str = "warn"
@@ -381,11 +386,33 @@ class PlanConfig:
     """Real steps timed per job (after one untimed warm-up step); jobs of the same cost share them."""
 
 
+# ---------------------------------------------------------------- export ---
+@dataclass
+class ExportConfig:
+    """``task=export``: a trained checkpoint as a Hugging Face model folder with a model card (biasgrpo/export.py)."""
+
+    checkpoint: str = ""
+    """The training run directory (its newest checkpoint) or a step_*.pt file to export; required."""
+    out_dir: str = ""
+    """Where to write; empty: ``model/`` in this run's directory."""
+    merge: bool = False
+    """false: the LoRA adapters alone (PEFT's save_pretrained); true: the adapters merged into the
+    base weights, a plain transformers model. Full fine-tuning always writes the whole model."""
+    report: str = ""
+    """Optional: a task=report directory whose report.md (means and intervals over seeds) goes in the card."""
+    push_to_hub: bool = False
+    """Upload the folder to ``hub_repo`` (needs network and a token; refused offline)."""
+    hub_repo: str = ""
+    """push_to_hub: the hub repository, e.g. my-org/smollm2-biasgrpo."""
+    private: bool = True
+    """push_to_hub: create the repository private."""
+
+
 # ---------------------------------------------------------------- root ---
 @dataclass
 class Config:
     task: str = "train"
-    """train | evaluate | train_reward | make_dataset | report | plan."""
+    """train | evaluate | train_reward | make_dataset | report | plan | export."""
     seed: int = 0
     resume: str = ""
     """A run directory to continue. The current run directory is resumed automatically
@@ -414,6 +441,8 @@ class Config:
     report: ReportConfig = field(default_factory=ReportConfig)
     plan: PlanConfig = field(default_factory=PlanConfig)
 
+    export: ExportConfig = field(default_factory=ExportConfig)
+
 
 def register_configs() -> None:
     """Register the schemas; each YAML names its schema in its defaults list."""
@@ -429,11 +458,11 @@ def register_configs() -> None:
 
 
 # ------------------------------------------------------------ validate ---
-TASKS = ("train", "evaluate", "train_reward", "make_dataset", "report", "plan")
+TASKS = ("train", "evaluate", "train_reward", "make_dataset", "report", "plan", "export")
 MODEL_LOADERS = ("hub", "smollm2_gguf", "tiny", "config")
 DTYPES = ("float32", "bfloat16", "float16")
 SAMPLER_BACKENDS = ("hf", "vllm")
-REWARD_KINDS = ("lexicon", "token_fraction", "bias_rm", "local_rm", "length_penalty", "composite")
+REWARD_KINDS = ("lexicon", "token_fraction", "bias_rm", "local_rm", "length_penalty", "python", "composite")
 INPUT_FORMATS = ("completion", "prompt_completion")
 RM_BACKBONES = ("smollm2_gguf", "hub", "tiny")
 RM_OBJECTIVES = ("bt", "mse")
@@ -476,6 +505,8 @@ def _validate_reward(r: RewardConfig, key: str) -> None:
     if r.kind == "length_penalty":
         allowed = f"0 <= min_words < max_words = {r.max_words}"
         _check(0 <= r.min_words < r.max_words, f"{key}.min_words", r.min_words, allowed)
+    if r.kind == "python":  # whether it imports is checked when the reward is built
+        _check("." in r.target.replace(":", "."), f"{key}.target", r.target, "a function as pkg.module:fn")
     if r.kind == "composite":
         _check(bool(r.parts), f"{key}.parts", r.parts, "at least one named part")
         for name, part in r.parts.items():
@@ -602,6 +633,9 @@ def validate(cfg: DictConfig) -> Config:
     _validate_reward(conf.reward, "reward")
     if conf.task == "train_reward":
         _validate_reward_training(conf.reward_training, conf.data_dir)
+    if conf.task == "export":
+        _check(bool(conf.export.checkpoint), "export.checkpoint", "", "a training run directory or step_*.pt file")
+        _check(not conf.export.push_to_hub or bool(conf.export.hub_repo), "export.hub_repo", "", "owner/name")
 
     d = conf.dataset
     _one_of("dataset.kind", d.kind, DATASET_KINDS)

@@ -23,3 +23,11 @@ class RewardError(BiasGRPOError, ValueError):
 
 class ReportError(BiasGRPOError, ValueError):
     """task=report found no runs, or runs it cannot read or group."""
+
+
+class CheckpointError(BiasGRPOError, ValueError):
+    """A checkpoint holds something other than tensors and plain data, so it is not loaded."""
+
+
+class ExportError(BiasGRPOError, RuntimeError):
+    """task=export could not write or upload the model folder."""

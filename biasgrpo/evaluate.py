@@ -34,7 +34,7 @@ from biasgrpo.rewards import build_reward
 
 def trained_model_config(state: dict[str, Any], model: ModelConfig) -> ModelConfig:
     """The model config a checkpoint was trained with (its LoRA shapes); it must be the model asked for."""
-    merged = OmegaConf.merge(OmegaConf.structured(ModelConfig), state["config"].model)
+    merged = OmegaConf.merge(OmegaConf.structured(ModelConfig), checkpoint.config_of(state).model)
     trained: ModelConfig = OmegaConf.to_object(merged)  # type: ignore[assignment]
     if trained.name != model.name:
         raise ConfigError(

@@ -30,6 +30,7 @@ from matplotlib.figure import Figure  # pyplot-free: savefig(".png") renders wit
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from scipy import stats
+from tqdm import tqdm
 
 from biasgrpo.config import Config
 from biasgrpo.errors import ReportError
@@ -254,9 +255,9 @@ def find_runs(where: str, online: bool) -> tuple[list[Run], list[str]]:
             local.append(Path(folder))
         elif log := next((f for f in files if f.endswith(".wandb")), None):
             offline[log].append(Path(folder))  # one run-<id>.wandb name per run, one folder per start
-    runs = [read_local_run(p) for p in local]
+    runs = [read_local_run(p) for p in tqdm(local, desc="report: read runs", unit="run", disable=not local)]
     skipped = []
-    for dirs in offline.values():
+    for dirs in tqdm(offline.values(), desc="report: read W&B logs", unit="run", disable=not offline):
         run, finished = read_wandb_offline(sorted(dirs, key=lambda d: d.name))
         if finished:
             runs.append(run)

@@ -180,7 +180,7 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "eval_before": self.eval_before,
             "skipped": self.skipped,
-            "config": self.cfg,
+            "config": checkpoint.config_text(self.cfg),  # YAML text: checkpoints hold only plain data
         }
         return checkpoint.save(self.run_dir, step, bundle, self.conf.train.keep_checkpoints)
 

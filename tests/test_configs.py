@@ -24,6 +24,8 @@ def test_every_option_composes_and_validates(group: str, option: str, pairs_file
     # DPO needs a pair dataset, and a pair dataset needs its file.
     pairs = ["dataset=paradetox_pairs", f"dataset.path={pairs_file}"]
     extra = pairs if option in ("dpo", "paradetox_pairs") else []
+    if group == "reward" and option == "python":  # reward.target is required
+        extra = ["reward.target=tests.rewards.test_python_reward:exclamations"]
     conf = validate(compose_config([f"{group}={value}", *extra]))
     if group == "algorithm":
         assert conf.algorithm.name == option

@@ -68,8 +68,8 @@ def test_sigkill_then_restart_matches_uninterrupted(tmp_path: Path, kill_at: int
         return [(r["step"], r["reward/mean"]) for r in metrics(run_dir) if "reward/mean" in r]
 
     assert curve(full) == curve(killed)  # every step once, same values (bitwise on CPU)
-    a = torch.load(checkpoint.checkpoint_paths(full)[-1], weights_only=False)["weights"]
-    b = torch.load(checkpoint.checkpoint_paths(killed)[-1], weights_only=False)["weights"]
+    a = checkpoint.load(checkpoint.checkpoint_paths(full)[-1])["weights"]
+    b = checkpoint.load(checkpoint.checkpoint_paths(killed)[-1])["weights"]
     assert all(torch.equal(a[k], b[k]) for k in a)
     summary_a = json.loads((full / "summary.json").read_text())
     summary_b = json.loads((killed / "summary.json").read_text())
@@ -87,7 +87,7 @@ def test_signal_saves_a_checkpoint_before_exit(tmp_path: Path, sig: signal.Signa
     assert proc.returncode == 2, err
     assert "checkpoint saved, run again to resume" in err
     assert "Traceback" not in err
-    step = torch.load(checkpoint.checkpoint_paths(tmp_path)[-1], weights_only=False)["step"]
+    step = checkpoint.load(checkpoint.checkpoint_paths(tmp_path)[-1])["step"]
     assert 2 <= step < 12
 
 

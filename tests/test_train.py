@@ -116,8 +116,8 @@ def test_resume_after_crash_matches_uninterrupted(
     full, resumed = metrics(full_dir), metrics(crash_dir)
     rewards = [(r["step"], r["reward/mean"]) for r in full if "reward/mean" in r]
     assert rewards == [(r["step"], r["reward/mean"]) for r in resumed if "reward/mean" in r]
-    a = torch.load(checkpoint.checkpoint_paths(full_dir)[-1], weights_only=False)["weights"]
-    b = torch.load(checkpoint.checkpoint_paths(crash_dir)[-1], weights_only=False)["weights"]
+    a = checkpoint.load(checkpoint.checkpoint_paths(full_dir)[-1])["weights"]
+    b = checkpoint.load(checkpoint.checkpoint_paths(crash_dir)[-1])["weights"]
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 

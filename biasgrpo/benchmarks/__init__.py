@@ -13,6 +13,8 @@ from __future__ import annotations
 import time
 from typing import Any, Protocol
 
+from tqdm import tqdm
+
 from biasgrpo.config import Config
 from biasgrpo.data import Row
 from biasgrpo.errors import ConfigError
@@ -80,7 +82,7 @@ def run_benchmarks(
     The one evaluation loop: training (before, during and after) and ``task=evaluate`` both run it.
     """
     figures: dict[str, float] = {}
-    for bench in benchmarks:
+    for bench in tqdm(benchmarks, desc="evaluate" if prefix == "eval" else prefix, unit="benchmark"):
         t0 = time.perf_counter()
         result, rows = bench.evaluate(policy)
         results = {f"{prefix}/{bench.name}/{k}": v for k, v in result.items()}

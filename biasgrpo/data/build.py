@@ -28,6 +28,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
 from biasgrpo.config import Config
 from biasgrpo.data import Row, balanced_sample
 from biasgrpo.data.decontam import MIN_WORDS, NGramIndex, build_index
@@ -91,15 +93,20 @@ def make_dataset(conf: Config) -> dict[str, Any]:
     mk, root, out_dir = conf.make_dataset, Path(conf.data_dir), Path(conf.make_dataset.out_dir)
     start = time.perf_counter()
     rng = random.Random(conf.seed)
+    bar = tqdm(total=2 + len(DOMAINS), desc="make_dataset: benchmark n-grams", unit="stage")
     index = build_index(root, mk.ngram)
+    bar.update()
+    bar.set_description("make_dataset: sources")
     groups = HolisticBias(root / "holisticbias" / HOLISTICBIAS_VERSION).groups()
     pool = toxigen_pairs(root / "toxigen_demonstrations", rng)
     pool += paradetox_group_pairs(root / "paradetox" / "paradetox.tsv")
+    bar.update()
 
     select = Selector(index)
     train: list[Row] = []
     heldout: list[Row] = []
     for domain in DOMAINS:
+        bar.set_description(f"make_dataset: {domain}")
         # The whole pool in round-robin order over target groups, so the cap keeps every group.
         domain_pool = [r for r in pool if r["domain"] == domain]
         pairs = select.take(balanced_sample(domain_pool, len(domain_pool), conf.seed, key="group"), mk.pairs_per_domain)
@@ -109,6 +116,8 @@ def make_dataset(conf: Config) -> dict[str, Any]:
             prompt_candidates(groups.get(domain, []), EVAL_FORMS, rng, mk.eval_per_domain), mk.eval_per_domain
         )
         train += pairs + prompts
+        bar.update()
+    bar.close()
     rng.shuffle(train)
 
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -43,14 +43,18 @@ def build_reward(cfg: RewardConfig) -> Reward:
         from biasgrpo.rewards.length import LengthPenalty
 
         return LengthPenalty(cfg.name, cfg.min_words, cfg.max_words)
+    if cfg.kind == "python":
+        from biasgrpo.rewards.python import PythonReward
+
+        return PythonReward(cfg.name, cfg.target, cfg.kwargs)
     if cfg.kind == "composite":
         from biasgrpo.rewards.composite import CompositeReward
 
         parts = {k: (p.weight, build_reward(dataclasses.replace(p, name=p.name or k))) for k, p in cfg.parts.items()}
         return CompositeReward(cfg.name, parts)
     raise RewardError(
-        f"reward.kind={cfg.kind!r} is unknown; use lexicon, token_fraction, bias_rm, local_rm, length_penalty "
-        "or composite"
+        f"reward.kind={cfg.kind!r} is unknown; use lexicon, token_fraction, bias_rm, local_rm, length_penalty, "
+        "python or composite"
     )
 
 

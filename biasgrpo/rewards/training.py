@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 from omegaconf import DictConfig
+from tqdm import tqdm
 from transformers import (
     AutoModelForSequenceClassification,
     AutoTokenizer,
@@ -231,7 +232,7 @@ def fit(
     optimizer = torch.optim.AdamW(params, lr=rt.lr, weight_decay=0.0)
     scheduler = get_linear_schedule_with_warmup(optimizer, rt.warmup_steps, total)
     order: list[int] = []
-    for step in range(total):
+    for step in tqdm(range(total), desc="train_reward"):  # rate and time left, as training shows
         t0 = time.perf_counter()
         epoch, i = divmod(step, per_epoch)
         if i == 0:
