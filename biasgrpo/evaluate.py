@@ -24,6 +24,7 @@ from transformers import set_seed
 
 from biasgrpo import checkpoint
 from biasgrpo.benchmarks import COUNT_FIGURES, build_benchmarks, info_figures
+from biasgrpo.benchmarks.examples import write_examples
 from biasgrpo.config import Config, ModelConfig
 from biasgrpo.data import load_prompts
 from biasgrpo.errors import ConfigError
@@ -73,6 +74,7 @@ def evaluate(cfg: DictConfig, conf: Config, run_dir: Path) -> dict[str, Any]:
         for bench in benchmarks:
             t = time.perf_counter()
             figures, rows = bench.evaluate(policy)
+            write_examples(run_dir, "eval", bench.name, rows)  # <run dir>/eval/<name>.jsonl
             results = {f"eval/{bench.name}/{k}": v for k, v in figures.items()}
             results[f"perf/{bench.name}_s"] = time.perf_counter() - t
             logger.log(results, step)

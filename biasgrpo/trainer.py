@@ -26,6 +26,7 @@ from biasgrpo.algorithms.functional import masked_mean, sequence_logprobs
 from biasgrpo.algorithms.grpo import GRPO, GRPOConfig
 from biasgrpo.algorithms.ppo import PPO, PPOConfig, ValueHead
 from biasgrpo.benchmarks import COUNT_FIGURES, build_benchmarks, info_figures
+from biasgrpo.benchmarks.examples import write_examples
 from biasgrpo.config import Config
 from biasgrpo.data import Row, load_prompts
 from biasgrpo.errors import BiasGRPOError
@@ -178,6 +179,7 @@ class Trainer:
         figures: dict[str, float] = {}
         for bench in self.benchmarks:
             result, rows = bench.evaluate(self.policy)
+            write_examples(self.run_dir, prefix, bench.name, rows)  # <run dir>/<prefix>/<name>.jsonl
             figures.update({f"{prefix}/{bench.name}/{k}": v for k, v in result.items()})
             cols = list(rows[0].keys())
             self.logger.table(f"{prefix}/{bench.name}/samples", cols, [[r[c] for c in cols] for r in rows[:32]], step)
