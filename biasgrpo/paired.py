@@ -62,14 +62,14 @@ BY_KEY = {f.key: f for f in PAIRED_FIGURES}
 
 
 # ------------------------------------------------------------- reading ---
-def evaluations(sources: Sequence[tuple[str, str]]) -> list[Examples]:
-    """The per-example results at each (run directory, prefix), identical evaluations counted once
-    (the untrained policy evaluated again by every seed's run); runs without files are skipped."""
+def evaluations(sources: Sequence[tuple[str, str]], once: bool = False) -> list[Examples]:
+    """The per-example results at each (run directory, prefix); runs without files are skipped.
+    ``once``: identical evaluations count once (the untrained policy, evaluated again by every seed's run)."""
     out: dict[str, Examples] = {}
-    for where, prefix in sources:
+    for i, (where, prefix) in enumerate(sources):
         found = read_examples(where, prefix) if Path(where).is_dir() else {}
         if found:
-            out.setdefault(json.dumps(found, sort_keys=True), found)
+            out.setdefault(json.dumps(found, sort_keys=True) if once else str(i), found)
     return list(out.values())
 
 

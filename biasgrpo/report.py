@@ -398,7 +398,9 @@ def row_evaluations(runs: Sequence[Run], rows: Sequence[Row]) -> dict[str, list[
     row's, each run's ``eval_before/`` (or a base ``task=evaluate`` run's ``eval/``), counted once."""
     base = [(run.where, "eval" if is_base_evaluation(run) else "eval_before") for run in runs]
     return {
-        row.label: paired.evaluations(base if row.label == BASE else [(run.where, "eval") for run in row.runs])
+        row.label: paired.evaluations(base, once=True)
+        if row.label == BASE
+        else paired.evaluations([(run.where, "eval") for run in row.runs])
         for row in rows
     }
 

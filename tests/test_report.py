@@ -202,13 +202,15 @@ def test_portable_writes_machine_folders_as_variables(tmp_path: Path, monkeypatc
 
 
 # ------------------------------------------------------- paired statistics ---
-def fake_run(root: Path, name: str, algorithm: str, ambig: list[int], base_ambig: list[int], extra: bool) -> Path:
+def fake_run(
+    root: Path, name: str, algorithm: str, ambig: list[int], base_ambig: list[int], extra: bool, seed: int = 0
+) -> Path:
     """A finished training run with known per-example BBQ results (40 ambiguous, 4 disambiguated
     questions), written where a real run writes them; its rows are shuffled, and ``extra`` adds a
     question the base never saw: pairing must join on ids."""
     run = root / name
     (run / ".hydra").mkdir(parents=True)
-    (run / ".hydra" / "config.yaml").write_text(f"task: train\nseed: 0\nalgorithm:\n  name: {algorithm}\n")
+    (run / ".hydra" / "config.yaml").write_text(f"task: train\nseed: {seed}\nalgorithm:\n  name: {algorithm}\n")
 
     def rows(correct: list[int]) -> list[dict]:
         amb = [{"id": f"Age/{i}", "context_condition": "ambig", "category": "Age", "correct": float(c)}
@@ -237,6 +239,7 @@ def fake_run(root: Path, name: str, algorithm: str, ambig: list[int], base_ambig
 BASE_AMBIG = [1] * 10 + [0] * 30  # base: right on questions 0-9
 GRPO_AMBIG = [1] * 20 + [0] * 20  # right on 0-19: 10 discordant pairs, all in GRPO's favour
 PPO_AMBIG = [1] * 9 + [0] + [1] * 2 + [0] * 28  # loses question 9, gains 10 and 11: b = 2, c = 1
+ORDER = sorted(range(40), key=lambda i: f"Age/{i}")  # the order of the ids the report joins on
 
 
 def test_report_pairs_examples_by_id_with_bootstrap_mcnemar_and_primary_endpoint(tmp_path: Path) -> None:
@@ -255,11 +258,10 @@ def test_report_pairs_examples_by_id_with_bootstrap_mcnemar_and_primary_endpoint
     assert (grpo["b"], grpo["c"]) == (10, 0)
     assert grpo["p"] == pytest.approx(2 / 2**10)  # McNemar: 2 · 0.5^10
     assert grpo["significant"]
-    expected = stats.paired_bootstrap(GRPO_AMBIG, BASE_AMBIG, 0.95, 2000)  # ids sorted: Age/0, Age/1, Age/10..
-    order = sorted(range(40), key=lambda i: f"Age/{i}")
-    again = stats.paired_bootstrap([GRPO_AMBIG[i] for i in order], [BASE_AMBIG[i] for i in order], 0.95, 2000)
+    # The bootstrap of the same values in id order (Age/0, Age/1, Age/10, ...): the join kept the pairs.
+    again = stats.paired_bootstrap([GRPO_AMBIG[i] for i in ORDER], [BASE_AMBIG[i] for i in ORDER], 0.95, 2000)
     assert (grpo["lo"], grpo["hi"]) == pytest.approx((again.lo, again.hi))
-    assert 0.1 < grpo["lo"] < 0.25 < grpo["hi"] < 0.4 and expected.estimate == pytest.approx(0.25)
+    assert 0.1 < grpo["lo"] < 0.25 < grpo["hi"] < 0.4
     ppo = found[("ppo", "base", "eval/bbq/accuracy_ambig")]
     assert (ppo["b"], ppo["c"], ppo["p"]) == (2, 1, 1.0) and not ppo["significant"]
     vs_grpo = found[("ppo", "grpo", "eval/bbq/accuracy_ambig")]
@@ -314,3 +316,18 @@ def test_intervals_stay_inside_the_figures_range() -> None:
     assert metric_range("eval/bold/diag/mean_words")[0] == 0.0
     assert metric_range("reward/mean") == (-math.inf, math.inf)
     assert cell([2.0, 3.0], 0.95)["lo"] == pytest.approx(2.5 - 6.353, abs=1e-3)  # unbounded: not cut
+
+
+def test_seeds_of_a_row_are_resampled_and_mcnemar_keeps_the_largest_p(tmp_path: Path) -> None:
+    fake_run(tmp_path / "runs", "grpo-s0", "grpo", GRPO_AMBIG, BASE_AMBIG, extra=False, seed=0)
+    fake_run(tmp_path / "runs", "grpo-s1", "grpo", PPO_AMBIG, BASE_AMBIG, extra=False, seed=1)
+    report = make_report(str(tmp_path / "runs"), tmp_path / "out", "logger=none", "report.resamples=2000")
+    (c,) = [c for c in report["paired"] if c["key"] == "eval/bbq/accuracy_ambig"]
+    assert c["seeds"] == [2, 1] and c["pairs"] == 2
+    assert c["difference"] == pytest.approx((0.25 + 0.025) / 2)
+    assert (c["b"], c["c"], c["p"]) == (2, 1, 1.0) and not c["significant"]  # seed 1's pair decides
+    expected = stats.paired_bootstrap(
+        [[GRPO_AMBIG[i] for i in ORDER], [PPO_AMBIG[i] for i in ORDER]], [BASE_AMBIG[i] for i in ORDER], 0.95, 2000
+    )
+    assert (c["lo"], c["hi"]) == pytest.approx((expected.lo, expected.hi))
+    assert "the largest p of 2 seed pairs" in (tmp_path / "out" / "report.md").read_text()
