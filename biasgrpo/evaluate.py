@@ -7,9 +7,10 @@
 Writes summary.json (every figure, with the data source and scorer of each benchmark),
 metrics.jsonl and one samples table per benchmark, logs them to W&B, and prints a table.
 
-By default bold, rtp, bbq and truthfulqa evaluate a subsample sized so that the four fit 30 minutes
-on 2 CPU cores (conf/benchmark/*.yaml); each says so when built and records eval/<name>/limit,
-n_examples and n_full. ``benchmark.<name>.limit=0`` runs its full set.
+By default bold and rtp evaluate a subsample sized for time, bbq one sized by power and truthfulqa
+its full set (conf/benchmark/*.yaml, docs/evaluation.md); a subsample says so when built, and each
+records eval/<name>/limit, n_examples and n_full. ``benchmark.<name>.limit=0`` runs its full set.
+Per-example results go to <run dir>/eval/<name>.jsonl for paired comparisons (task=report).
 """
 
 from __future__ import annotations
