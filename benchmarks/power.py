@@ -101,7 +101,11 @@ def binary_section(
     rows += [("ASSUMED", d) for d in ASSUMED_D]
     for why, d in rows:
         need = f"{math.ceil(stats.n_paired_binary(d, delta, alpha, power)):,}" if d >= abs(delta) > 0 else "n/a"
-        mdes = "  ".join(f"{stats.mde_paired_binary(v, d, alpha, power):>{len(w) + 12}.4f}" for w, v in ns.items())
+        mdes = "  ".join(
+            f"{stats.mde_paired_binary(v, d, alpha, power):>{len(w) + 12}.4f}" if d > 0 else f"{'n/a':>{len(w) + 12}}"
+            for w, v in ns.items()
+        )
+        why += "; no question changed: no effect to detect at any n" if d == 0 else ""
         lines.append(f"  {d:6.3f} {need:>10s}  {mdes}   {why}")
     return lines
 

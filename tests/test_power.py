@@ -35,3 +35,12 @@ def test_power_report_from_base_and_trained_runs(tmp_path: Path) -> None:
     sd = 0.2582  # stdev of 0.2, 0.4, 0.6, 0.8
     assert f"per-example SD {sd:.4f} on 4 questions" in text
     assert f"{math.ceil(stats.n_unpaired_continuous(0.25819889, 0.3941 - 0.3843)):,} questions per model" in text
+
+
+def test_a_trained_model_that_changed_no_answer_is_said_so(tmp_path: Path) -> None:
+    rows = [{"id": f"Age/{i}", "context_condition": "ambig", "correct": float(i < 3)} for i in range(10)]
+    write_examples(tmp_path / "run", "eval_before", "bbq", rows)
+    write_examples(tmp_path / "run", "eval", "bbq", rows)
+    text = "\n".join(power.power_report(tmp_path / "run", str(tmp_path / "run"), "", 0.05, 0.8))
+    assert "base here: 0.3000 on 10 questions" in text  # eval_before/ is the base of a training run
+    assert "(b=0, c=0); no question changed" in text
