@@ -186,6 +186,10 @@ def test_report_config_is_validated() -> None:
         validate(compose_config(["task=report"]))
     with pytest.raises(ConfigError, match=re.escape("report.ci=1.5")):
         validate(compose_config(["task=report", "report.runs=outputs", "report.ci=1.5"]))
+    with pytest.raises(ConfigError, match=re.escape("report.alpha=0.0")):
+        validate(compose_config(["task=report", "report.runs=outputs", "report.alpha=0"]))
+    with pytest.raises(ConfigError, match=re.escape("report.resamples=10")):
+        validate(compose_config(["task=report", "report.runs=outputs", "report.resamples=10"]))
     assert validate(compose_config(["task=report", "report.runs=outputs"])).report.runs == ["outputs"]
 
 
