@@ -374,7 +374,16 @@ class ReportConfig:
     """Config key whose value names a table row; runs sharing it (different seeds) are replicates.
     E.g. ``algorithm.num_generations`` for the G ablation (a numeric key also gets a plot against it)."""
     ci: float = 0.95
-    """Level of the Student-t confidence interval over seeds shown around each mean."""
+    """Level of the interval shown around each mean: a bootstrap over examples and seeds where the runs
+    wrote per-example results, else a Student-t interval over seeds, cut to the figure's range."""
+    alpha: float = 0.05
+    """Significance level of the paired comparisons (their intervals are at level 1 − alpha)."""
+    primary: str = "eval/bbq/accuracy_ambig"
+    """The primary endpoint, named at the top of report.md: a figure of biasgrpo/paired.py's PAIRED_FIGURES."""
+    primary_against: str = "base"
+    """The row the primary endpoint compares every other row with: base, or a row's label (e.g. grpo)."""
+    resamples: int = 10000
+    """Bootstrap resamples of every interval (a fixed RNG seed: the same runs give the same report)."""
 
 
 # ------------------------------------------------------------------ plan ---
@@ -580,6 +589,8 @@ def _validate_report(rep: ReportConfig) -> None:
     rep.runs = runs
     _check(bool(rep.row_key), "report.row_key", rep.row_key, "a config key, e.g. algorithm.name")
     _check(0 < rep.ci < 1, "report.ci", rep.ci, "(0, 1), e.g. 0.95")
+    _check(0 < rep.alpha < 1, "report.alpha", rep.alpha, "(0, 1), e.g. 0.05")
+    _check(rep.resamples >= 100, "report.resamples", rep.resamples, ">= 100, e.g. 10000")
 
 
 def validate(cfg: DictConfig) -> Config:

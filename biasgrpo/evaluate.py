@@ -7,9 +7,10 @@
 Writes summary.json (every figure, with the data source and scorer of each benchmark),
 metrics.jsonl and one samples table per benchmark, logs them to W&B, and prints a table.
 
-By default bold, rtp, bbq and truthfulqa evaluate a subsample sized so that the four fit 30 minutes
-on 2 CPU cores (conf/benchmark/*.yaml); each says so when built and records eval/<name>/limit,
-n_examples and n_full. ``benchmark.<name>.limit=0`` runs its full set.
+By default bold and rtp evaluate a subsample sized for time, bbq one sized by power and truthfulqa
+its full set (conf/benchmark/*.yaml, docs/evaluation.md); a subsample says so when built, and each
+records eval/<name>/limit, n_examples and n_full. ``benchmark.<name>.limit=0`` runs its full set.
+Per-example results go to <run dir>/eval/<name>.jsonl for paired comparisons (task=report).
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def evaluate(cfg: DictConfig, conf: Config, run_dir: Path) -> dict[str, Any]:
     logger = RunLogger(cfg, conf.logger, run_dir, resume_step=0)
     summary: dict[str, Any] = {"eval/checkpoint": conf.eval.checkpoint or "base model", "eval/step": step}
     try:
-        summary.update(run_benchmarks(benchmarks, policy, logger, step))
+        summary.update(run_benchmarks(benchmarks, policy, logger, step, run_dir))
         summary.update(info_figures(benchmarks))
         summary.update({"perf/wall_s": time.perf_counter() - t0, "run_dir": str(run_dir)})
         logger.summary(summary)

@@ -8,8 +8,14 @@ A run is a directory holding summary.json (with metrics.jsonl, and its config in
 or its W&B run), a W&B offline run directory (``wandb/offline-run-*``, read from its ``.wandb`` log,
 no server needed), or, online only, a finished run of a W&B ``entity/project``. Runs with the same
 ``report.row_key`` value are seed replicates: each cell is their mean ± the half-width of a Student-t
-interval. The "base" row is the untrained policy: each run's ``eval_before/*`` figures, identical
-evaluations counted once. Writes report.md, report.json and PNG plots to the run directory.
+interval, or, where the runs wrote per-example results (``<run dir>/eval/<benchmark>.jsonl``), a
+bootstrap interval over examples and seeds; every interval stays inside the figure's range. The
+"base" row is the untrained policy: each run's ``eval_before/*`` figures, identical evaluations
+counted once. Rows are also compared example by example (biasgrpo/paired.py): every row against
+the base model and every algorithm against GRPO, with a paired interval, McNemar's exact test for
+0/1 figures, and whether the difference is significant at ``report.alpha``; the primary endpoint
+(``report.primary``) is named at the top of report.md. Writes report.md, report.json and PNG plots
+to the run directory.
 """
 
 from __future__ import annotations
@@ -29,11 +35,12 @@ from typing import Any
 from matplotlib.figure import Figure  # pyplot-free: savefig(".png") renders with the Agg backend
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
-from scipy import stats
+from scipy import stats as scipy_stats
 from tqdm import tqdm
 
+from biasgrpo import paired, stats
 from biasgrpo.config import Config
-from biasgrpo.errors import ReportError
+from biasgrpo.errors import ConfigError, ReportError
 from biasgrpo.logging import METRICS_FILE, SUMMARY_FILE, RunLogger
 from biasgrpo.paths import cache_dir
 from biasgrpo.wandb_log import wandb_records
@@ -62,6 +69,7 @@ COLUMNS = (
     Column("BOLD toxicity", "eval/bold/toxicity_mean", "↓", (0.0293, 0.0222, 0.0268, 0.0140)),
     Column("RTP toxicity", "eval/rtp/toxicity_mean", "↓", (0.0282, 0.0234, 0.0262, 0.0198)),
     Column("BBQ ambiguous accuracy", "eval/bbq/accuracy_ambig", "↑", (0.2750, 0.2823, 0.2996, 0.3123)),
+    Column("BBQ disambiguated accuracy", "eval/bbq/accuracy_disambig", "↑"),
     Column("TruthfulQA MC2", "eval/truthfulqa/mc2", "↑", (0.3843, 0.3941, 0.3929, 0.3941)),
     Column("held-out reward", "eval/heldout/reward_mean", "↑"),
     Column("train reward (last step)", "reward/mean", "↑"),
@@ -78,6 +86,11 @@ CURVES = (
 BENCHMARKS = ("bold", "rtp", "bbq", "truthfulqa", "heldout")
 INFO_FIELDS = ("data", "scorer", "reward")  # what produced a benchmark's figures, when the summary records it
 WANDB_PROJECT = re.compile(r"[\w.-]+/[\w.-]+")
+DIAG = re.compile(r"eval(?:_before)?/([\w.-]+)/diag/(.+)")  # gaming diagnostics: eval/<bench>/diag/<name>
+UNIT = (0.0, 1.0)
+SIGNED_UNIT = (-1.0, 1.0)
+NON_NEGATIVE = (0.0, math.inf)
+UNBOUNDED = (-math.inf, math.inf)
 
 
 @dataclass
@@ -105,12 +118,27 @@ class Row:
 
 
 # ------------------------------------------------------------------ maths ---
+def metric_range(key: str) -> tuple[float, float]:
+    """The values a figure can take, from its name: shares, accuracies, toxicities and MC scores lie in
+    [0, 1], bias scores and sentiment in [-1, 1], lengths, NLLs and spreads are >= 0; else unbounded."""
+    name = key.rsplit("/", 1)[-1]
+    if name.startswith(("accuracy", "mc1", "mc2", "toxic", "expected_max_toxicity", "distinct")) or name.endswith(
+        ("_share", "_fraction", "_probability")
+    ):
+        return UNIT
+    if name.startswith(("bias_score", "sentiment")):
+        return SIGNED_UNIT
+    if name.startswith(("mean_words", "ref_nll", "n_")) or name.endswith(("_std", "std", "_gap")):
+        return NON_NEGATIVE
+    return UNBOUNDED
+
+
 def mean_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float | None]:
     """Mean and the half-width of its Student-t interval: t_{(1+level)/2, n-1} · s / √n (None when n = 1)."""
     mean = statistics.fmean(values)
     if len(values) < 2:
         return mean, None
-    t = float(stats.t.ppf((1 + level) / 2, len(values) - 1))
+    t = float(scipy_stats.t.ppf((1 + level) / 2, len(values) - 1))
     return mean, t * statistics.stdev(values) / math.sqrt(len(values))
 
 
@@ -121,13 +149,15 @@ def number(value: Any) -> float | None:
     return float(value)
 
 
-def cell(values: Sequence[Any], level: float) -> dict[str, Any] | None:
-    """``{mean, half_width, n}`` over the finite values, None when there are none."""
+def cell(values: Sequence[Any], level: float, bounds: tuple[float, float] = UNBOUNDED) -> dict[str, Any] | None:
+    """``{mean, half_width, lo, hi, n}`` over the finite values, None when there are none: the Student-t
+    interval over seeds, cut to ``bounds`` (the figure's range); lo = hi = mean with one value."""
     finite = [v for v in map(number, values) if v is not None]
     if not finite:
         return None
     mean, half = mean_ci(finite, level)
-    return {"mean": mean, "half_width": half, "n": len(finite)}
+    lo, hi = (mean, mean) if half is None else stats.clamp(mean - half, mean + half, bounds)
+    return {"mean": mean, "half_width": half, "lo": lo, "hi": hi, "n": len(finite), "interval": "t"}
 
 
 def series(histories: Sequence[list[dict[str, Any]]], key: str, level: float) -> list[tuple[int, dict[str, Any]]]:
@@ -137,7 +167,8 @@ def series(histories: Sequence[list[dict[str, Any]]], key: str, level: float) ->
         for row in history:
             if number(row.get(key)) is not None:
                 by_step[int(row["step"])].append(row[key])
-    return [(step, c) for step in sorted(by_step) if (c := cell(by_step[step], level)) is not None]
+    bounds = metric_range(key)
+    return [(step, c) for step in sorted(by_step) if (c := cell(by_step[step], level, bounds)) is not None]
 
 
 # ---------------------------------------------------------- W&B offline ---
@@ -293,7 +324,13 @@ def trained_config(run: Run) -> dict[str, Any]:
     return _local_config(train_dir) if train_dir.is_dir() else {}
 
 
-def group_runs(runs: Sequence[Run], row_key: str) -> tuple[list[Row], list[str]]:
+def columns_of(runs: Sequence[Run]) -> list[Column]:
+    """The report's columns, then one per gaming diagnostic (``eval/<bench>/diag/<name>``) any run has."""
+    found = {m.groups() for run in runs for key in run.summary if (m := DIAG.fullmatch(key))}
+    return [*COLUMNS, *(Column(f"{bench} diag/{name}", f"eval/{bench}/diag/{name}") for bench, name in sorted(found))]
+
+
+def group_runs(runs: Sequence[Run], row_key: str, columns: Sequence[Column] = COLUMNS) -> tuple[list[Row], list[str]]:
     """The base row (when any run measured the untrained policy), then one row per ``row_key``
     value (numeric values in numeric order), and the runs left out for want of the key."""
     groups: dict[Any, list[Run]] = defaultdict(list)
@@ -314,7 +351,7 @@ def group_runs(runs: Sequence[Run], row_key: str) -> tuple[list[Row], list[str]]
     ]
     base: dict[str, tuple[dict[str, Any], Any]] = {}
     for run in runs:
-        before = {c.key: c.key if is_base_evaluation(run) else c.base_key for c in COLUMNS if c.base_key}
+        before = {c.key: c.key if is_base_evaluation(run) else c.base_key for c in columns if c.base_key}
         figures = {key: run.summary[at] for key, at in before.items() if at in run.summary}
         if figures:
             base.setdefault(json.dumps(figures, sort_keys=True), (figures, run.config.get("seed")))
@@ -345,20 +382,55 @@ def sources(runs: Sequence[Run], data_dir: str) -> dict[str, list[str]]:
     return {bench: sorted(values) for bench, values in out.items()}
 
 
-def build_report(runs: Sequence[Run], rows: Sequence[Row], row_key: str, level: float, data_dir: str) -> dict[str, Any]:
+def row_cells(
+    row: Row, columns: Sequence[Column], level: float, evaluations: Sequence[paired.Examples], resamples: int
+) -> dict[str, dict[str, Any] | None]:
+    """A row's cell per column: mean over seeds with a bootstrap interval over examples and seeds where
+    the row's evaluations hold the figure's per-example results, else the Student-t one cut to range."""
+    cells = {c.key: cell([f.get(c.key) for f in row.figures], level, metric_range(c.key)) for c in columns}
+    for key, c in cells.items():
+        if c is not None and (interval := paired.cell_interval(evaluations, key, level, resamples)):
+            c.update(lo=interval[0], hi=interval[1], interval="bootstrap")
+    return cells
+
+
+def row_evaluations(runs: Sequence[Run], rows: Sequence[Row]) -> dict[str, list[paired.Examples]]:
+    """Each row's per-example results, one per evaluation: a trained row's ``eval/`` files; the base
+    row's, each run's ``eval_before/`` (or a base ``task=evaluate`` run's ``eval/``), counted once."""
+    base = [(run.where, "eval" if is_base_evaluation(run) else "eval_before") for run in runs]
+    return {
+        row.label: paired.evaluations(base, once=True)
+        if row.label == BASE
+        else paired.evaluations([(run.where, "eval") for run in row.runs])
+        for row in rows
+    }
+
+
+def build_report(
+    runs: Sequence[Run],
+    rows: Sequence[Row],
+    row_key: str,
+    level: float,
+    data_dir: str,
+    columns: Sequence[Column] = COLUMNS,
+    evaluations: dict[str, list[paired.Examples]] | None = None,
+    resamples: int = stats.RESAMPLES,
+) -> dict[str, Any]:
     """Everything report.json holds: the table (a cell per row and column, None when missing), the
     paper's Phi-2 figures, the benchmarks' sources and the runs read."""
+    evaluations = evaluations or {}
     return {
         "row_key": row_key,
         "ci": level,
-        "columns": [{"label": c.label, "key": c.key, "better": c.better} for c in COLUMNS],
+        "columns": [{"label": c.label, "key": c.key, "better": c.better} for c in columns],
         "rows": [
             {
                 "row": row.label,
                 "value": row.value,
                 "n": len(row.figures),
                 "seeds": row.seeds,
-                "cells": {c.key: cell([f.get(c.key) for f in row.figures], level) for c in COLUMNS},
+                "examples": len(evaluations.get(row.label, [])),
+                "cells": row_cells(row, columns, level, evaluations.get(row.label, []), resamples),
             }
             for row in rows
         ],
@@ -377,11 +449,17 @@ def build_report(runs: Sequence[Run], rows: Sequence[Row], row_key: str, level: 
 
 
 # ------------------------------------------------------------- markdown ---
-def format_cell(c: dict[str, Any] | None, row_n: int) -> str:
-    """``mean ± half-width``; ``(n=k)`` when the cell has one value or fewer than its row; — when missing."""
+def format_cell(c: dict[str, Any] | None, row_n: int, bounded: bool = False) -> str:
+    """``mean [lo, hi]`` for a bootstrap interval or a bounded figure's (cut to its range), else
+    ``mean ± half-width``; ``(n=k)`` when the cell has one value or fewer than its row; — when missing."""
     if c is None:
         return MISSING_CELL
-    text = f"{c['mean']:.4f}" if c["half_width"] is None else f"{c['mean']:.4f} ± {c['half_width']:.4f}"
+    if c.get("interval") == "bootstrap" or (bounded and c["half_width"] is not None):
+        text = f"{c['mean']:.4f} [{c['lo']:.4f}, {c['hi']:.4f}]"
+    elif c["half_width"] is None:
+        text = f"{c['mean']:.4f}"
+    else:
+        text = f"{c['mean']:.4f} ± {c['half_width']:.4f}"
     return f"{text} (n={c['n']})" if c["n"] == 1 or c["n"] != row_n else text
 
 
@@ -392,7 +470,10 @@ def table_rows(result: dict[str, Any]) -> list[list[str]]:
             r["row"],
             str(r["n"]),
             ", ".join(map(str, r["seeds"])),
-            *(format_cell(r["cells"][c["key"]], r["n"]) for c in result["columns"]),
+            *(
+                format_cell(r["cells"][c["key"]], r["n"], metric_range(c["key"]) != UNBOUNDED)
+                for c in result["columns"]
+            ),
         ]
         for r in result["rows"]
     ]
@@ -402,22 +483,66 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(r) + " |" for r in rows)]
 
 
+def paired_section(result: dict[str, Any]) -> list[str]:
+    """report.md's table of paired differences (biasgrpo/paired.py)."""
+    alpha = result["primary"]["alpha"]
+    lines = [
+        "## Paired differences",
+        "",
+        f"Each row against `{BASE}` and each algorithm against GRPO, on the examples both evaluated (joined by "
+        f"benchmark and example id): difference of the figure, its {1 - alpha:.0%} percentile interval from "
+        f"{result['resamples']:,} bootstrap resamples of examples and seeds, the test's p-value (McNemar's exact "
+        "test for 0/1 figures, the largest over seed pairs when a row has several seeds; else the bootstrap's), "
+        f"and whether p < α = {alpha:g}.",
+        "",
+    ]
+    if not result["paired"]:
+        return [
+            *lines,
+            "None: no two rows share per-example results (`<run dir>/eval/<benchmark>.jsonl`, written by runs "
+            "since per-example files were added; W&B-only runs have none).",
+        ]
+    rows = [
+        [
+            f"{c['row']} − {c['against']}",
+            c["label"],
+            f"{c['n_examples']:,}",
+            f"{c['seeds'][0]} / {c['seeds'][1]}",
+            f"{c['difference']:+.4f}",
+            f"[{c['lo']:+.4f}, {c['hi']:+.4f}]",
+            c["test"] + (f" (b={c['b']}, c={c['c']})" if "b" in c else ""),
+            f"{c['p']:.4g}",
+            "yes" if c["significant"] else "no",
+        ]
+        for c in result["paired"]
+    ]
+    header = ["comparison", "figure", "examples", "seeds", "difference", "interval", "test", "p", "significant"]
+    return lines + _md_table(header, rows)
+
+
 def markdown(result: dict[str, Any]) -> str:
     """report.md: our table, the paper's Phi-2 block beside it, sources, plots, and the runs read."""
     labels = [f"{c['label']} {c['better']}".strip() for c in result["columns"]]
     paper_cols = [c for c in COLUMNS if c.paper]
     pct = f"{result['ci']:.0%}"
+    primary = result["primary"]
     lines = [
         "# BiasGRPO report",
         "",
-        f"Rows: `{result['row_key']}`; runs sharing it are seed replicates. Cells: mean ± half-width of the {pct} "
-        "Student-t interval over seeds; `(n=k)` when a cell has fewer values than its row, or one; "
-        f"{MISSING_CELL} when no run has the figure. `{BASE}`: the untrained policy (each run's `eval_before` "
-        "figures, identical evaluations counted once). Toxicity: mean P(toxic) of the continuations; TruthfulQA: "
-        "MC2 (probability mass on the true answers); train reward and std: `reward/mean`, `reward/std` of the last "
-        "step.",
+        *paired.primary_lines(result["paired"], primary["key"], primary["against"], primary["alpha"]),
+        "",
+        f"Rows: `{result['row_key']}`; runs sharing it are seed replicates. Cells: the mean over seeds with its "
+        f"{pct} interval: `[lo, hi]`, a bootstrap over examples and seeds where the runs wrote per-example results "
+        "(else, for a figure with a bounded range, the Student-t interval over seeds cut to that range); "
+        "`mean ± half-width`, the Student-t interval over seeds of an unbounded figure; "
+        f"`(n=k)` when a cell has fewer values than its row, or one; {MISSING_CELL} when no run has the figure. "
+        f"`{BASE}`: the untrained policy (each run's `eval_before` figures, identical evaluations counted once). "
+        "Toxicity: mean P(toxic) of the continuations; TruthfulQA: MC2 (probability mass on the true answers); "
+        "train reward and std: `reward/mean`, `reward/std` of the last step; `diag/*`: gaming diagnostics.",
         "",
         *_md_table(["row", "n", "seeds", *labels], table_rows(result)),
+        "",
+        *paired_section(result),
         "",
         "## Phi-2, from the paper",
         "",
@@ -456,9 +581,8 @@ def plot_curves(rows: Sequence[Row], key: str, ylabel: str, path: Path, level: f
             continue
         steps = [s for s, _ in points]
         means = [c["mean"] for _, c in points]
-        halves = [c["half_width"] or 0.0 for _, c in points]
         (line,) = ax.plot(steps, means, label=f"{row.label} (n={len(row.runs)})")
-        lo, hi = [m - h for m, h in zip(means, halves)], [m + h for m, h in zip(means, halves)]
+        lo, hi = [c["lo"] for _, c in points], [c["hi"] for _, c in points]  # inside the figure's range
         ax.fill_between(steps, lo, hi, color=line.get_color(), alpha=0.2)
     if not ax.lines:
         return False
@@ -466,6 +590,11 @@ def plot_curves(rows: Sequence[Row], key: str, ylabel: str, path: Path, level: f
     ax.legend()
     fig.savefig(path, dpi=110, bbox_inches="tight")
     return True
+
+
+def error_bars(cells: Sequence[dict[str, Any]]) -> list[list[float]]:
+    """Asymmetric error bars [below, above] from each cell's interval (which stays inside the range)."""
+    return [[c["mean"] - c["lo"] for c in cells], [c["hi"] - c["mean"] for c in cells]]
 
 
 def _panels(n: int, width: float) -> tuple[Figure, list[Any]]:
@@ -489,7 +618,7 @@ def plot_benchmarks(result: dict[str, Any], path: Path) -> bool:
         ax.bar(
             [name for name, _ in rows],
             [c["mean"] for _, c in rows],
-            yerr=[c["half_width"] or 0.0 for _, c in rows],
+            yerr=error_bars([c for _, c in rows]),
             capsize=4,
             color="tab:blue",
         )
@@ -514,7 +643,7 @@ def plot_ablation(result: dict[str, Any], path: Path) -> bool:
     for ax, col in zip(axes, columns):
         points = [(r["value"], r["cells"][col["key"]]) for r in rows if r["cells"][col["key"]]]
         xs, cells = [x for x, _ in points], [c for _, c in points]
-        ax.errorbar(xs, [c["mean"] for c in cells], yerr=[c["half_width"] or 0.0 for c in cells], marker="o", capsize=4)
+        ax.errorbar(xs, [c["mean"] for c in cells], yerr=error_bars(cells), marker="o", capsize=4)
         if base and base["cells"][col["key"]]:
             ax.axhline(base["cells"][col["key"]]["mean"], color="grey", linestyle="--", label=BASE)
             ax.legend()
@@ -543,14 +672,28 @@ def report(cfg: DictConfig, conf: Config, run_dir: Path) -> dict[str, Any]:
             )
         runs += found
         left_out += skipped
-    rows, no_key = group_runs(runs, rep.row_key)
+    if rep.primary not in paired.BY_KEY:
+        raise ConfigError(
+            f"report.primary={rep.primary!r} is not a figure compared example by example; use one of "
+            + ", ".join(paired.BY_KEY)
+        )
+    columns = columns_of(runs)
+    rows, no_key = group_runs(runs, rep.row_key, columns)
     if not any(row.runs for row in rows):
         raise ReportError(
             f"none of the {len(runs)} runs found has a value at report.row_key={rep.row_key} in its stored config "
             "(.hydra/config.yaml or its W&B run); pass a key they all have, e.g. report.row_key=algorithm.name"
         )
-    result = build_report(runs, rows, rep.row_key, rep.ci, conf.data_dir)
+    evaluations = row_evaluations(runs, rows)
+    result = build_report(runs, rows, rep.row_key, rep.ci, conf.data_dir, columns, evaluations, rep.resamples)
     result["left_out"] = left_out + no_key
+    result["resamples"] = rep.resamples
+    result["paired"] = paired.comparisons(evaluations, rep.alpha, rep.resamples)
+    result["primary"] = {"key": rep.primary, "against": rep.primary_against, "alpha": rep.alpha}
+    if rep.primary_against not in evaluations:
+        result["left_out"].append(
+            f"report.primary_against={rep.primary_against!r} is not a row here (rows: {', '.join(evaluations)})"
+        )
 
     run_dir.mkdir(parents=True, exist_ok=True)
     plots = [name for key, label, name in CURVES if plot_curves(rows, key, label, run_dir / name, rep.ci)]
@@ -573,8 +716,11 @@ def report(cfg: DictConfig, conf: Config, run_dir: Path) -> dict[str, Any]:
         for key, c in row["cells"].items():
             if c is not None:
                 summary[f"report/{row['row']}/{key}"] = c["mean"]
+    for c in result["paired"]:
+        name = f"report/paired/{c['row']}-{c['against']}/{c['key']}"
+        summary.update({f"{name}/difference": c["difference"], f"{name}/p": c["p"]})
     try:
-        header = ["row", "n", "seeds", *(c.label for c in COLUMNS)]
+        header = ["row", "n", "seeds", *(c["label"] for c in result["columns"])]
         logger.table("report/table", header, table_rows(result), step=0)
         logger.images({f"report/{Path(p).stem}": run_dir / p for p in plots}, step=0)
         logger.summary(summary)

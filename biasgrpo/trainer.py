@@ -207,7 +207,9 @@ class Trainer:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._request_stop)
         if self.start_step == 0 and self.conf.eval.before and self.benchmarks:
-            self.eval_before = run_benchmarks(self.benchmarks, self.policy, self.logger, 0, prefix="eval_before")
+            self.eval_before = run_benchmarks(
+                self.benchmarks, self.policy, self.logger, 0, self.run_dir, prefix="eval_before"
+            )
         bar = tqdm(
             range(self.start_step, self.total_steps), desc="train", initial=self.start_step, total=self.total_steps
         )
@@ -220,14 +222,16 @@ class Trainer:
             done = step + 1
             stop = distributed.any_true(self._stop_requested)  # every process stops after the same step
             if self.conf.eval.every and done % self.conf.eval.every == 0 and done < self.total_steps:
-                run_benchmarks(self.benchmarks, self.policy, self.logger, done)
+                run_benchmarks(self.benchmarks, self.policy, self.logger, done, self.run_dir)
             if stop or (self.conf.train.save_every and done % self.conf.train.save_every == 0):
                 self.save(done)
             if stop:
                 raise TrainingError(f"stopped by a signal after step {done}; checkpoint saved, run again to resume")
         self.save(self.total_steps)
         after = self.conf.eval.after and self.benchmarks
-        eval_after = run_benchmarks(self.benchmarks, self.policy, self.logger, self.total_steps) if after else {}
+        eval_after = (
+            run_benchmarks(self.benchmarks, self.policy, self.logger, self.total_steps, self.run_dir) if after else {}
+        )
         summary = {**self._training_summary(), **self.eval_before, **eval_after, **self._eval_deltas(eval_after)}
         summary.update(info_figures(self.benchmarks))  # data source and scorer, as task=evaluate records them
         summary.update(self.guard_figures)  # reward probe; reward and scorer folders and sources

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -15,9 +16,11 @@ from types import SimpleNamespace
 import pytest
 from omegaconf import OmegaConf
 
+from biasgrpo import stats
+from biasgrpo.benchmarks.examples import write_examples
 from biasgrpo.errors import ConfigError, ReportError
 from biasgrpo.logging import RunLogger
-from biasgrpo.report import MISSING_CELL, mean_ci, read_wandb_offline
+from biasgrpo.report import MISSING_CELL, cell, format_cell, mean_ci, metric_range, read_wandb_offline
 from biasgrpo.wandb_log import has_exit_record, wait_for_exit_record, wandb_records
 from run import dispatch
 from tests.conftest import TINY, compose_config
@@ -110,7 +113,14 @@ def test_wandb_offline_runs_alone_give_the_same_figures(runs: Path, tmp_path: Pa
     from_wandb = make_report(str(tmp_path / "wandb_only"), tmp_path / "wandb", "logger=none")
     assert {r["source"] for r in from_wandb["runs"]} == {"W&B offline"}
     assert {r["source"] for r in from_files["runs"]} == {"files"}
-    assert from_wandb["rows"] == from_files["rows"]
+    # The same means; the intervals differ where the files hold per-example results (a bootstrap
+    # over examples) that a W&B log alone does not.
+    means = [
+        [{k: c and (c["mean"], c["n"]) for k, c in r["cells"].items()} for r in rep["rows"]]
+        for rep in (from_wandb, from_files)
+    ]
+    assert means[0] == means[1]
+    assert from_files["rows"][0]["examples"] == 2 and from_wandb["rows"][0]["examples"] == 0
     assert (tmp_path / "wandb" / "reward_curves.png").read_bytes().startswith(PNG_MAGIC)
 
 
@@ -176,6 +186,10 @@ def test_report_config_is_validated() -> None:
         validate(compose_config(["task=report"]))
     with pytest.raises(ConfigError, match=re.escape("report.ci=1.5")):
         validate(compose_config(["task=report", "report.runs=outputs", "report.ci=1.5"]))
+    with pytest.raises(ConfigError, match=re.escape("report.alpha=0.0")):
+        validate(compose_config(["task=report", "report.runs=outputs", "report.alpha=0"]))
+    with pytest.raises(ConfigError, match=re.escape("report.resamples=10")):
+        validate(compose_config(["task=report", "report.runs=outputs", "report.resamples=10"]))
     assert validate(compose_config(["task=report", "report.runs=outputs"])).report.runs == ["outputs"]
 
 
@@ -189,3 +203,135 @@ def test_portable_writes_machine_folders_as_variables(tmp_path: Path, monkeypatc
     assert portable(text, str(data)) == (
         "data: local:$BIASGRPO_DATA_DIR/bbq; scorer: local_rm:$BIASGRPO_CACHE/scorer; run outputs/x"
     )
+
+
+# ------------------------------------------------------- paired statistics ---
+def fake_run(
+    root: Path, name: str, algorithm: str, ambig: list[int], base_ambig: list[int], extra: bool, seed: int = 0
+) -> Path:
+    """A finished training run with known per-example BBQ results (40 ambiguous, 4 disambiguated
+    questions), written where a real run writes them; its rows are shuffled, and ``extra`` adds a
+    question the base never saw: pairing must join on ids."""
+    run = root / name
+    (run / ".hydra").mkdir(parents=True)
+    (run / ".hydra" / "config.yaml").write_text(f"task: train\nseed: {seed}\nalgorithm:\n  name: {algorithm}\n")
+
+    def rows(correct: list[int]) -> list[dict]:
+        amb = [{"id": f"Age/{i}", "context_condition": "ambig", "category": "Age", "correct": float(c)}
+               for i, c in enumerate(correct)]  # fmt: skip
+        dis = [
+            {"id": f"Age/d{i}", "context_condition": "disambig", "category": "Age", "correct": 1.0} for i in range(4)
+        ]
+        return amb + dis
+
+    trained = rows(ambig)[::-1] + ([{"id": "Age/new", "context_condition": "ambig", "correct": 1.0}] if extra else [])
+    write_examples(run, "eval", "bbq", trained)
+    write_examples(run, "eval_before", "bbq", rows(base_ambig))
+    summary = {
+        "reward/mean": 0.5,
+        "eval/bbq/accuracy_ambig": sum(ambig) / len(ambig),
+        "eval_before/bbq/accuracy_ambig": sum(base_ambig) / len(base_ambig),
+        "eval/bbq/accuracy_disambig": 1.0,
+        "eval_before/bbq/accuracy_disambig": 1.0,
+        "eval/bbq/diag/refusal_share": 0.25,
+        "eval_before/bbq/diag/refusal_share": 0.5,
+    }
+    (run / "summary.json").write_text(json.dumps(summary))
+    return run
+
+
+BASE_AMBIG = [1] * 10 + [0] * 30  # base: right on questions 0-9
+GRPO_AMBIG = [1] * 20 + [0] * 20  # right on 0-19: 10 discordant pairs, all in GRPO's favour
+PPO_AMBIG = [1] * 9 + [0] + [1] * 2 + [0] * 28  # loses question 9, gains 10 and 11: b = 2, c = 1
+ORDER = sorted(range(40), key=lambda i: f"Age/{i}")  # the order of the ids the report joins on
+
+
+def test_report_pairs_examples_by_id_with_bootstrap_mcnemar_and_primary_endpoint(tmp_path: Path) -> None:
+    fake_run(tmp_path / "runs", "grpo", "grpo", GRPO_AMBIG, BASE_AMBIG, extra=True)
+    fake_run(tmp_path / "runs", "ppo", "ppo", PPO_AMBIG, BASE_AMBIG, extra=False)
+    report = make_report(str(tmp_path / "runs"), tmp_path / "out", "logger=none", "report.resamples=2000")
+    found = {(c["row"], c["against"], c["key"]): c for c in report["paired"]}
+    assert set(found) == {
+        (row, against, f"eval/bbq/accuracy_{cond}")
+        for row, against in (("grpo", "base"), ("ppo", "base"), ("ppo", "grpo"))
+        for cond in ("ambig", "disambig")
+    }
+    grpo = found[("grpo", "base", "eval/bbq/accuracy_ambig")]
+    assert grpo["n_examples"] == 40  # the extra question is not the base's: left out
+    assert grpo["difference"] == pytest.approx(0.25)
+    assert (grpo["b"], grpo["c"]) == (10, 0)
+    assert grpo["p"] == pytest.approx(2 / 2**10)  # McNemar: 2 · 0.5^10
+    assert grpo["significant"]
+    # The bootstrap of the same values in id order (Age/0, Age/1, Age/10, ...): the join kept the pairs.
+    again = stats.paired_bootstrap([GRPO_AMBIG[i] for i in ORDER], [BASE_AMBIG[i] for i in ORDER], 0.95, 2000)
+    assert (grpo["lo"], grpo["hi"]) == pytest.approx((again.lo, again.hi))
+    assert 0.1 < grpo["lo"] < 0.25 < grpo["hi"] < 0.4
+    ppo = found[("ppo", "base", "eval/bbq/accuracy_ambig")]
+    assert (ppo["b"], ppo["c"], ppo["p"]) == (2, 1, 1.0) and not ppo["significant"]
+    vs_grpo = found[("ppo", "grpo", "eval/bbq/accuracy_ambig")]
+    assert vs_grpo["difference"] == pytest.approx(-0.225) and (vs_grpo["b"], vs_grpo["c"]) == (0, 9)
+    same = found[("grpo", "base", "eval/bbq/accuracy_disambig")]
+    assert same["difference"] == 0 and same["p"] == 1.0 and not same["significant"]
+
+    md = (tmp_path / "out" / "report.md").read_text()
+    top = md.split("Rows:")[0]
+    assert "**Primary endpoint** (`report.primary=eval/bbq/accuracy_ambig`, against `base`)" in top
+    assert (
+        f"`grpo` − `base`: +0.2500, 95% paired bootstrap interval [{grpo['lo']:+.4f}, {grpo['hi']:+.4f}] over 40 "
+        "shared examples and 1 and 1 evaluation(s); McNemar exact p = 0.001953 (b = 10, c = 0); "
+        "significant at α = 0.05."
+    ) in top
+    assert "`ppo` − `base`: +0.0250" in top and "not significant" in top
+    assert "| grpo − base | BBQ ambiguous accuracy | 40 | 1 / 1 | +0.2500 |" in md
+
+    # Cells: bootstrap intervals over the examples, inside [0, 1]; the diagnostic gets a column.
+    rows = by_row(report)
+    assert rows["base"]["n"] == 1  # the two runs' identical base evaluations count once
+    acc = rows["grpo"]["cells"]["eval/bbq/accuracy_ambig"]
+    assert acc["interval"] == "bootstrap" and 0 <= acc["lo"] < 0.5 < acc["hi"] <= 1
+    assert rows["base"]["cells"]["eval/bbq/accuracy_disambig"]["lo"] == 1.0  # every answer right: [1, 1]
+    assert "eval/bbq/diag/refusal_share" in [c["key"] for c in report["columns"]]
+    assert rows["base"]["cells"]["eval/bbq/diag/refusal_share"]["mean"] == 0.5
+    header = next(line for line in md.splitlines() if line.startswith("| row | n | seeds |"))
+    assert "| BBQ ambiguous accuracy ↑ | BBQ disambiguated accuracy ↑ |" in header
+    assert header.endswith("| train reward std (last step) | bbq diag/refusal_share |")
+
+
+def test_primary_endpoint_without_per_example_results_says_why(runs: Path, tmp_path: Path) -> None:
+    report = make_report(str(runs), tmp_path, "logger=none", "report.resamples=200")
+    md = (tmp_path / "report.md").read_text()
+    assert report["paired"] == [] or all(c["key"] != "eval/bbq/accuracy_ambig" for c in report["paired"])
+    assert md.startswith("# BiasGRPO report\n\n**Primary endpoint**")
+    assert "Not available: no row shares per-example bbq results with `base`" in md
+
+
+def test_unknown_primary_endpoint_names_the_choices(runs: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"report.primary='eval/bbq/nope'.*eval/bbq/accuracy_ambig"):
+        make_report(str(runs), tmp_path, "logger=none", "report.primary=eval/bbq/nope")
+
+
+def test_intervals_stay_inside_the_figures_range() -> None:
+    # Two seeds at 0 and 1: the Student-t interval is 0.5 ± 6.35; an accuracy's is cut to [0, 1].
+    c = cell([0.0, 1.0], 0.95, metric_range("eval/bbq/accuracy_ambig"))
+    assert c["half_width"] == pytest.approx(6.353, abs=1e-3) and (c["lo"], c["hi"]) == (0.0, 1.0)
+    assert format_cell(c, 2, bounded=True) == "0.5000 [0.0000, 1.0000]"
+    assert metric_range("eval/truthfulqa/mc2") == metric_range("eval/bold/diag/refusal_share") == (0.0, 1.0)
+    assert metric_range("eval/bbq/bias_score_ambig") == (-1.0, 1.0)
+    assert metric_range("eval/bold/diag/mean_words")[0] == 0.0
+    assert metric_range("reward/mean") == (-math.inf, math.inf)
+    assert cell([2.0, 3.0], 0.95)["lo"] == pytest.approx(2.5 - 6.353, abs=1e-3)  # unbounded: not cut
+
+
+def test_seeds_of_a_row_are_resampled_and_mcnemar_keeps_the_largest_p(tmp_path: Path) -> None:
+    fake_run(tmp_path / "runs", "grpo-s0", "grpo", GRPO_AMBIG, BASE_AMBIG, extra=False, seed=0)
+    fake_run(tmp_path / "runs", "grpo-s1", "grpo", PPO_AMBIG, BASE_AMBIG, extra=False, seed=1)
+    report = make_report(str(tmp_path / "runs"), tmp_path / "out", "logger=none", "report.resamples=2000")
+    (c,) = [c for c in report["paired"] if c["key"] == "eval/bbq/accuracy_ambig"]
+    assert c["seeds"] == [2, 1] and c["pairs"] == 2
+    assert c["difference"] == pytest.approx((0.25 + 0.025) / 2)
+    assert (c["b"], c["c"], c["p"]) == (2, 1, 1.0) and not c["significant"]  # seed 1's pair decides
+    expected = stats.paired_bootstrap(
+        [[GRPO_AMBIG[i] for i in ORDER], [PPO_AMBIG[i] for i in ORDER]], [BASE_AMBIG[i] for i in ORDER], 0.95, 2000
+    )
+    assert (c["lo"], c["hi"]) == pytest.approx((expected.lo, expected.hi))
+    assert "the largest p of 2 seed pairs" in (tmp_path / "out" / "report.md").read_text()

@@ -11,10 +11,12 @@ policy: a missing file or scorer stops the run before the model loads.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any, Protocol
 
 from tqdm import tqdm
 
+from biasgrpo.benchmarks.examples import write_examples
 from biasgrpo.config import Config
 from biasgrpo.data import Row
 from biasgrpo.errors import ConfigError
@@ -74,10 +76,16 @@ def build_benchmarks(conf: Config, eval_rows: list[Row], reward: Reward | None) 
 
 
 def run_benchmarks(
-    benchmarks: list[Benchmark], policy: Policy, logger: RunLogger | SilentLogger, step: int, prefix: str = "eval"
+    benchmarks: list[Benchmark],
+    policy: Policy,
+    logger: RunLogger | SilentLogger,
+    step: int,
+    run_dir: Path,
+    prefix: str = "eval",
 ) -> dict[str, float]:
     """Evaluate ``policy`` on every benchmark: figures ``<prefix>/<name>/*`` and the time each took
-    (``perf/<prefix>/<name>_s``), logged at ``step`` with a table of sample rows per benchmark.
+    (``perf/<prefix>/<name>_s``), logged at ``step`` with a table of sample rows per benchmark, and
+    every example's result in ``<run dir>/<prefix>/<name>.jsonl`` (for paired comparisons).
 
     The one evaluation loop: training (before, during and after) and ``task=evaluate`` both run it.
     """
@@ -85,6 +93,7 @@ def run_benchmarks(
     for bench in tqdm(benchmarks, desc="evaluate" if prefix == "eval" else prefix, unit="benchmark"):
         t0 = time.perf_counter()
         result, rows = bench.evaluate(policy)
+        write_examples(run_dir, prefix, bench.name, rows)
         results = {f"{prefix}/{bench.name}/{k}": v for k, v in result.items()}
         results[f"perf/{prefix}/{bench.name}_s"] = time.perf_counter() - t0
         logger.log(results, step)

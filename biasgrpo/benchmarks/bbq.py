@@ -83,13 +83,15 @@ def biased_answers(row: dict[str, Any]) -> list[int]:
 
 
 def prepare(row: dict[str, Any]) -> dict[str, Any]:
-    """One lm-eval doc: the twelve choices, the correct and the biased ones as choice indices."""
+    """One lm-eval doc: the twelve choices, the correct and the biased ones as choice indices; ``id``
+    (``<category>/<example_id>``) names the question in every run."""
     answers = [row[f"ans{i}"] for i in range(3)]
     unknown = next(i for i in range(3) if answers[i] in UNKNOWN_RESPONSES)
     people = [i for i in range(3) if i != unknown]  # choice k < 2 is answer people[k]
     unknown_choices = list(range(2, 2 + len(UNKNOWN_RESPONSES)))
     correct = unknown_choices if row["label"] == unknown else [people.index(row["label"])]
     return {
+        "id": f"{row['category']}/{row['example_id']}",
         "category": row["category"],
         "example_id": row["example_id"],
         "context_condition": row["context_condition"],
@@ -156,6 +158,7 @@ class BBQ:
         answers = [(doc, max(range(len(lls)), key=lls.__getitem__)) for doc, lls in choice_loglikelihoods(out, TASK)]
         rows = [
             {
+                "id": d["id"],
                 "category": d["category"],
                 "context_condition": d["context_condition"],
                 "context": d["context"],

@@ -91,7 +91,8 @@ class BOLD:
         from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
         self.name, self.cfg, self.sampler = name, cfg, sampler
-        rows = load_prompts(cfg, data_dir)
+        # prompt_id: the prompt's place in the full set, the same in every run whatever the limit.
+        rows = [{"prompt_id": f"p{i}", **r} for i, r in enumerate(load_prompts(cfg, data_dir))]
         self.sample = Subsample(name, rows, lambda r: (r["domain"], r["group"]), cfg.limit, "prompts", "group")
         self.prompts = self.sample.rows
         self.scorer = build_scorer(name, cfg, device)
@@ -111,8 +112,16 @@ class BOLD:
         flat = [(r["prompt"], t) for r, ts in zip(self.prompts, texts) for t in ts]
         figures.update(gaming_diagnostics(policy, [p for p, _ in flat], [t for _, t in flat]))
         table = [
-            {**r, "continuation": t, "toxicity": float(tox), "sentiment": s, "scorer": self.scorer.description}
+            {
+                "id": f"{r['prompt_id']}/{j}",
+                **r,
+                "sample": j,
+                "continuation": t,
+                "toxicity": float(tox),
+                "sentiment": s,
+                "scorer": self.scorer.description,
+            }
             for r, ts, toxes in zip(rows, texts, toxicity)
-            for t, tox, s in zip(ts, toxes, r["sentiment"])
+            for j, (t, tox, s) in enumerate(zip(ts, toxes, r["sentiment"]))
         ]
         return figures, table

@@ -12,6 +12,7 @@ from typing import Any
 from tqdm import tqdm
 
 from biasgrpo.benchmarks.diagnostics import gaming_diagnostics
+from biasgrpo.benchmarks.examples import text_id, unique_ids
 from biasgrpo.config import BenchmarkConfig, SamplerConfig
 from biasgrpo.data import Row
 from biasgrpo.policy import Policy
@@ -42,6 +43,9 @@ class HeldoutReward:
                 self.reward, self.reward.score(prompts, rollout.completions), prompts, rollout.completions
             )
             out += [{**r, "completion": c, "reward": float(s)} for r, c, s in zip(rows, rollout.completions, scores)]
+        # id: a hash of the prompt (held-out prompts depend on the dataset's seed; equal prompts pair up).
+        for o, i in zip(out, unique_ids(text_id(o["prompt"]) for o in out)):
+            o["id"] = i
         figures = {"reward_mean": sum(o["reward"] for o in out) / len(out)}
         for domain in sorted({o["domain"] for o in out}):
             scores_d = [o["reward"] for o in out if o["domain"] == domain]

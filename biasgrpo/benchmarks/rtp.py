@@ -57,9 +57,9 @@ class RealToxicityPrompts:
 
     def __init__(self, name: str, cfg: BenchmarkConfig, sampler: SamplerConfig, data_dir: str, device: str) -> None:
         self.name, self.cfg, self.sampler = name, cfg, sampler
-        self.sample = Subsample(
-            name, load_prompts(cfg, data_dir), lambda r: r["subset"], cfg.limit, "prompts", "subset"
-        )
+        # prompt_id: the prompt's place in the full set, the same in every run whatever the limit.
+        prompts = [{"prompt_id": f"p{i}", **r} for i, r in enumerate(load_prompts(cfg, data_dir))]
+        self.sample = Subsample(name, prompts, lambda r: r["subset"], cfg.limit, "prompts", "subset")
         self.prompts = self.sample.rows
         self.scorer = build_scorer(name, cfg, device)
         self.info = {
@@ -80,8 +80,15 @@ class RealToxicityPrompts:
         flat = [(r["prompt"], t) for r, ts in zip(self.prompts, texts) for t in ts]
         figures.update(gaming_diagnostics(policy, [p for p, _ in flat], [t for _, t in flat]))
         table = [
-            {**r, "continuation": t, "toxicity": float(tox), "scorer": self.scorer.description}
+            {
+                "id": f"{r['prompt_id']}/{j}",
+                **r,
+                "sample": j,
+                "continuation": t,
+                "toxicity": float(tox),
+                "scorer": self.scorer.description,
+            }
             for r, ts, toxes in zip(self.prompts, texts, toxicity)
-            for t, tox in zip(ts, toxes)
+            for j, (t, tox) in enumerate(zip(ts, toxes))
         ]
         return figures, table

@@ -46,7 +46,7 @@ def targets(labels: dict[str, int]) -> dict[str, list]:
 def flatten(questions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One lm-eval document per question and answer set (MC1, MC2)."""
     return [
-        {"index": i, "kind": k, "question": q["question"], **q[f"{k}_targets"]}
+        {"index": i, "id": q["id"], "kind": k, "question": q["question"], **q[f"{k}_targets"]}
         for i, q in enumerate(questions)
         for k in KINDS
     ]
@@ -70,7 +70,9 @@ class TruthfulQA:
     def __init__(self, name: str, cfg: BenchmarkConfig, data_dir: str) -> None:
         self.name = name
         self.batch_size = cfg.batch_size
-        self.sample = Subsample(name, load_questions(cfg, data_dir), lambda q: "all", cfg.limit, "questions", "set")
+        # id: the question's place in the full set, the same in every run whatever the limit.
+        questions = [{**q, "id": f"q{i}"} for i, q in enumerate(load_questions(cfg, data_dir))]
+        self.sample = Subsample(name, questions, lambda q: "all", cfg.limit, "questions", "set")
         self.docs = flatten(self.sample.rows)
         self.info = {"data": data_source(cfg.source, data_dir, LOCAL_FILE, HUB_ID)}
 
@@ -79,7 +81,7 @@ class TruthfulQA:
             out = run_lm_eval(policy, [load_task(TASK, dataset_kwargs)], self.batch_size)
         rows: dict[int, dict[str, Any]] = {}
         for doc, lls in choice_loglikelihoods(out, TASK):
-            row = rows.setdefault(doc["index"], {"question": doc["question"]})
+            row = rows.setdefault(doc["index"], {"id": doc["id"], "question": doc["question"]})
             if doc["kind"] == "mc1":
                 row["answer"] = doc["choices"][max(range(len(lls)), key=lls.__getitem__)]
                 row["mc1"] = mc1(lls, doc["labels"])

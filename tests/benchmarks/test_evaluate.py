@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from omegaconf import DictConfig
 
+from biasgrpo.benchmarks.examples import read_examples
 from biasgrpo.config import validate
 from biasgrpo.errors import ConfigError, DataError
 from run import dispatch
@@ -44,6 +45,13 @@ def test_evaluate_writes_every_figure_its_source_and_samples(
     assert saved["eval/checkpoint"] == "base model"
     samples = (tmp_path / "run" / "eval_rtp_samples.jsonl").read_text().splitlines()
     assert {"prompt", "continuation", "toxicity", "subset", "scorer"} <= set(json.loads(samples[0]))
+    # Per-example results for paired comparisons: every row with its stable id and score.
+    examples = read_examples(tmp_path / "run", "eval")
+    assert set(examples) == {"bold", "rtp", "bbq", "truthfulqa"}
+    assert [r["id"] for r in examples["rtp"]][:2] == [f"{examples['rtp'][0]['prompt_id']}/{j}" for j in (0, 1)]
+    assert {"id", "correct", "context_condition", "category", "answer"} <= set(examples["bbq"][0])
+    assert {"id", "mc1", "mc2", "answer"} <= set(examples["truthfulqa"][0])
+    assert len(examples["bbq"]) == 2 and all(isinstance(r["correct"], float) for r in examples["bbq"])
 
 
 def test_missing_data_fails_before_the_model_loads(
@@ -82,6 +90,10 @@ def test_training_logs_before_after_and_deltas_of_every_benchmark(
         assert summary[f"eval_delta/{key}"] == pytest.approx(summary[f"eval/{key}"] - summary[f"eval_before/{key}"])
     assert "eval_delta/bbq/n_examples" not in summary  # counts of examples have no delta
     assert summary["eval/bbq/data"].startswith("local:")  # what produced the figures is recorded
+    before, after = read_examples(tmp_path / "run", "eval_before"), read_examples(tmp_path / "run", "eval")
+    for bench in ("heldout", "bbq", "truthfulqa"):  # the same examples, under the same ids, before and after
+        assert [r["id"] for r in before[bench]] == [r["id"] for r in after[bench]], bench
+        assert len({r["id"] for r in after[bench]}) == len(after[bench]), bench
 
 
 @pytest.mark.parametrize(
