@@ -17,6 +17,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from biasgrpo.algorithms import ALGORITHMS
+from biasgrpo.config_checks import Check, check, check_all, one_of
 from biasgrpo.errors import ConfigError
 
 
@@ -69,6 +70,21 @@ class ModelConfig:
     num_layers: int = 2
     """tiny only: number of decoder layers."""
 
+    def validate(self) -> None:
+        needs_path = self.loader in ("hub", "config")
+        check_all(
+            "model",
+            [
+                (self.loader in MODEL_LOADERS, "loader", self.loader, " | ".join(MODEL_LOADERS)),
+                (self.dtype in DTYPES, "dtype", self.dtype, " | ".join(DTYPES)),
+                (self.autocast in AUTOCASTS, "autocast", self.autocast, " | ".join(AUTOCASTS)),
+                (not needs_path or bool(self.path), "path", self.path, f"a hub id or folder for loader={self.loader}"),
+                (self.lora.r > 0, "lora.r", self.lora.r, "> 0"),
+                (0.0 <= self.lora.dropout < 1.0, "lora.dropout", self.lora.dropout, "[0, 1)"),
+                (bool(self.lora.target_modules), "lora.target_modules", self.lora.target_modules, "a non-empty list"),
+            ],
+        )
+
 
 # --------------------------------------------------------------- sampler ---
 @dataclass
@@ -97,6 +113,20 @@ class SamplerConfig:
     matmuls of SmolLM2, same results). Holds one more copy of the weights while sampling: set
     false where memory is tight (Phi-2 on CPU)."""
     vllm: VLLMConfig = field(default_factory=VLLMConfig)
+
+    def validate(self) -> None:
+        memory = self.vllm.gpu_memory_utilization
+        check_all(
+            "sampler",
+            [
+                (self.backend in SAMPLER_BACKENDS, "backend", self.backend, " | ".join(SAMPLER_BACKENDS)),
+                (self.max_new_tokens > 0, "max_new_tokens", self.max_new_tokens, "> 0"),
+                (self.temperature > 0, "temperature", self.temperature, "> 0 (sampling needs randomness)"),
+                (0.0 < self.top_p <= 1.0, "top_p", self.top_p, "(0, 1]"),
+                (self.max_prompt_tokens > 0, "max_prompt_tokens", self.max_prompt_tokens, "> 0"),
+                (0.0 < memory < 1.0, "vllm.gpu_memory_utilization", memory, "(0, 1)"),
+            ],
+        )
 
 
 # ---------------------------------------------------------------- reward ---
@@ -141,6 +171,39 @@ class RewardConfig:
     """warn | error | off: at the start of training, score degenerate answers (empty, "I don't know.",
     a refusal, the prompt copied, one word repeated) next to the base model's own samples
     (biasgrpo/rewards/probe.py); when one scores at or above their mean, warn loudly or stop the run."""
+
+    def validate(self, key: str = "reward") -> None:
+        """Check this reward; a composite's parts are checked under ``<key>.parts.<name>``."""
+        one_of(f"{key}.kind", self.kind, REWARD_KINDS)
+        one_of(f"{key}.probe", self.probe, ("warn", "error", "off"))
+        checks: list[Check] = []
+        if self.kind == "lexicon":
+            weights = {k: getattr(self, k) for k in ("sentiment_weight", "toxicity_weight", "generalisation_weight")}
+            checks += [(w >= 0 and math.isfinite(w), k, w, ">= 0") for k, w in weights.items()]
+            checks.append(
+                (sum(weights.values()) > 0, "sentiment_weight", self.sentiment_weight, "weights summing to > 0")
+            )
+        if self.kind == "token_fraction":
+            checks.append((bool(self.token), "token", self.token, "a non-empty string"))
+        if self.kind in ("bias_rm", "local_rm"):  # an empty path is reported when the model loads, with how to get one
+            checks += [
+                (self.input_format in INPUT_FORMATS, "input_format", self.input_format, " | ".join(INPUT_FORMATS)),
+                (self.device in DEVICES, "device", self.device, " | ".join(DEVICES)),
+                (self.max_length > 0, "max_length", self.max_length, "> 0"),
+                (self.batch_size > 0, "batch_size", self.batch_size, "> 0"),
+            ]
+        if self.kind == "length_penalty":
+            allowed = f"0 <= min_words < max_words = {self.max_words}"
+            checks.append((0 <= self.min_words < self.max_words, "min_words", self.min_words, allowed))
+        if self.kind == "python":  # whether it imports is checked when the reward is built
+            checks.append(("." in self.target.replace(":", "."), "target", self.target, "a function as pkg.module:fn"))
+        if self.kind == "composite":
+            checks.append((bool(self.parts), "parts", self.parts, "at least one named part"))
+        check_all(key, checks)
+        for name, part in self.parts.items() if self.kind == "composite" else ():
+            check(part.kind != "composite", f"{key}.parts.{name}.kind", part.kind, "any kind but composite")
+            check(math.isfinite(part.weight), f"{key}.parts.{name}.weight", part.weight, "a finite number")
+            part.validate(f"{key}.parts.{name}")
 
 
 @dataclass
@@ -197,6 +260,33 @@ class RewardTrainingConfig:
     output_dir: str = ""
     """Where the trained model is saved (empty: ``<run dir>/reward_model``)."""
 
+    def validate(self) -> None:
+        check_all(
+            "reward_training",
+            [
+                (self.backbone in RM_BACKBONES, "backbone", self.backbone, " | ".join(RM_BACKBONES)),
+                (self.backbone != "hub" or bool(self.backbone_path), "backbone_path", "", "a hub id or folder"),
+                (self.objective in RM_OBJECTIVES, "objective", self.objective, " | ".join(RM_OBJECTIVES)),
+                (self.input_format in INPUT_FORMATS, "input_format", self.input_format, " | ".join(INPUT_FORMATS)),
+                (self.keep_layers >= 0, "keep_layers", self.keep_layers, ">= 0 (0 = all)"),
+                (self.train_layers >= -1, "train_layers", self.train_layers, ">= 0, or -1 for all"),
+                (bool(self.sources), "sources", self.sources, f"a non-empty list of {' | '.join(RM_SOURCES)}"),
+                *[(source in RM_SOURCES, "sources", source, " | ".join(RM_SOURCES)) for source in self.sources],
+                *[
+                    (getattr(self, k) >= 0, k, getattr(self, k), ">= 0")
+                    for k in ("train_pairs_per_source", "eval_pairs_per_source", "eval_every")
+                ],
+                (0 < self.val_fraction < 1, "val_fraction", self.val_fraction, "(0, 1)"),
+                (0 < self.test_fraction < 1, "test_fraction", self.test_fraction, "(0, 1)"),
+                (self.val_fraction + self.test_fraction < 1, "test_fraction", self.test_fraction, "< 1 - val_fraction"),
+                (self.epochs > 0, "epochs", self.epochs, "> 0"),
+                (self.batch_size > 0, "batch_size", self.batch_size, "> 0"),
+                (self.lr > 0 and math.isfinite(self.lr), "lr", self.lr, "> 0"),
+                (self.warmup_steps >= 0, "warmup_steps", self.warmup_steps, ">= 0"),
+                (self.max_length > 0, "max_length", self.max_length, "> 0"),
+            ],
+        )
+
 
 # --------------------------------------------------------------- dataset ---
 @dataclass
@@ -230,6 +320,29 @@ class DatasetConfig:
     """Size of the held-out prompt split (templates never used for training; kind=table: drawn
     from the dataset's eval/test split when it has one, else prompts held out at random)."""
 
+    def validate(self) -> None:
+        check_all(
+            "dataset",
+            [
+                (self.kind in DATASET_KINDS, "kind", self.kind, " | ".join(DATASET_KINDS)),
+                (self.on_bad_row in ("skip", "error"), "on_bad_row", self.on_bad_row, "skip | error"),
+                # A table's folder may not exist yet (task=make_dataset writes it): loading it says how to make it.
+                (
+                    self.kind != "table" or bool(self.path or self.hub_id),
+                    "path",
+                    self.path,
+                    "a file or folder, or a hub_id",
+                ),
+                (self.max_prompts >= 0, "max_prompts", self.max_prompts, ">= 0"),
+                (self.eval_prompts >= 0, "eval_prompts", self.eval_prompts, ">= 0"),
+            ],
+        )
+        if self.kind == "paradetox_pairs" and not Path(self.path).is_file():
+            raise ConfigError(
+                f"dataset.path={self.path!r} is not a file. Set BIASGRPO_DATA_DIR (or data_dir=) to the folder "
+                f"holding the data (laid out like shared/data), or pass dataset.path=/path/to/file"
+            )
+
 
 @dataclass
 class MakeDatasetConfig:
@@ -245,6 +358,17 @@ class MakeDatasetConfig:
     """Held-out prompts per domain, from forms never used for training."""
     ngram: int = 8
     """Decontamination: a text sharing one word n-gram of this length with a benchmark is dropped."""
+
+    def validate(self) -> None:
+        check_all(
+            "make_dataset",
+            [
+                (self.prompts_per_domain > 0, "prompts_per_domain", self.prompts_per_domain, "> 0"),
+                (self.pairs_per_domain >= 0, "pairs_per_domain", self.pairs_per_domain, ">= 0"),
+                (self.eval_per_domain >= 0, "eval_per_domain", self.eval_per_domain, ">= 0"),
+                (self.ngram >= 4, "ngram", self.ngram, ">= 4 (shorter n-grams match everyday phrases)"),
+            ],
+        )
 
 
 # ------------------------------------------------------------- benchmark ---
@@ -291,6 +415,31 @@ class BenchmarkConfig:
     (``hate`` for facebook/roberta-hate-speech-dynabench-r4-target, ``toxic`` for
     s-nlp/roberta_toxicity_classifier); empty: the label named toxic or toxicity."""
 
+    def validate(self, key: str) -> None:
+        """Ranges and names only: whether the data is there is checked when the benchmark is built."""
+        check_all(
+            key,
+            [
+                (self.kind in BENCHMARK_KINDS, "kind", self.kind, " | ".join(BENCHMARK_KINDS)),
+                (self.source in BENCHMARK_SOURCES, "source", self.source, " | ".join(BENCHMARK_SOURCES)),
+                (self.scorer in TOXICITY_SCORERS, "scorer", self.scorer, " | ".join(TOXICITY_SCORERS)),
+                (self.limit >= 0, "limit", self.limit, ">= 0"),
+                *[
+                    (getattr(self, k) > 0, k, getattr(self, k), "> 0")
+                    for k in ("batch_size", "max_new_tokens", "num_samples")
+                ],
+                (self.temperature >= 0, "temperature", self.temperature, ">= 0 (0 = greedy)"),
+                (
+                    self.temperature > 0 or self.num_samples == 1,
+                    "num_samples",
+                    self.num_samples,
+                    "1 when temperature=0",
+                ),
+                (0.0 < self.top_p <= 1.0, "top_p", self.top_p, "(0, 1]"),
+                (self.scorer != "classifier" or bool(self.scorer_path), "scorer_path", "", "a hub id or folder"),
+            ],
+        )
+
 
 # ---------------------------------------------------------------- logger ---
 @dataclass
@@ -308,6 +457,15 @@ class LoggerConfig:
     tags: list[str] = field(default_factory=list)
     sample_rows: int = 8
     """Completions per sample table."""
+
+    def validate(self) -> None:
+        check_all(
+            "logger",
+            [
+                (self.kind in LOGGER_KINDS, "kind", self.kind, " | ".join(LOGGER_KINDS)),
+                (self.mode in LOGGER_MODES, "mode", self.mode, " | ".join(LOGGER_MODES)),
+            ],
+        )
 
 
 # ----------------------------------------------------------------- train ---
@@ -341,6 +499,26 @@ class TrainConfig:
     fresh prompts are sampled in its place, in up to this many extra rounds per step (0 = off).
     If the batch is still short after them, dropped groups fill it. Logged as sampling/*."""
 
+    def validate(self) -> None:
+        check_all(
+            "train",
+            [
+                (self.lr > 0 and math.isfinite(self.lr), "lr", self.lr, "> 0"),
+                (self.lr_schedule in ("linear", "constant"), "lr_schedule", self.lr_schedule, "linear | constant"),
+                (self.warmup_steps >= 0, "warmup_steps", self.warmup_steps, ">= 0"),
+                (self.num_epochs > 0, "num_epochs", self.num_epochs, "> 0"),
+                (self.max_steps >= 0, "max_steps", self.max_steps, ">= 0 (0 = by epochs)"),
+                (self.batch_size > 0, "batch_size", self.batch_size, "> 0"),
+                (self.weight_decay >= 0, "weight_decay", self.weight_decay, ">= 0"),
+                (self.max_grad_norm > 0, "max_grad_norm", self.max_grad_norm, "> 0"),
+                (self.sample_every >= 0, "sample_every", self.sample_every, ">= 0"),
+                (self.save_every >= 0, "save_every", self.save_every, ">= 0"),
+                (self.keep_checkpoints > 0, "keep_checkpoints", self.keep_checkpoints, "> 0"),
+                (self.max_consecutive_skips > 0, "max_consecutive_skips", self.max_consecutive_skips, "> 0"),
+                (self.dynamic_sampling_rounds >= 0, "dynamic_sampling_rounds", self.dynamic_sampling_rounds, ">= 0"),
+            ],
+        )
+
 
 @dataclass
 class EvalConfig:
@@ -359,6 +537,15 @@ class EvalConfig:
     """Let a training run start although its reward and a benchmark's toxicity scorer share a model
     folder or a training source (biasgrpo/benchmarks/independence.py): the evaluator then grades
     its own homework, so figures from such a run are not evidence. Off: such a run refuses to start."""
+
+    def validate(self) -> None:
+        check_all(
+            "eval",
+            [
+                (self.limit >= 0, "limit", self.limit, ">= 0 (0 = each benchmark's own limit)"),
+                (self.every >= 0, "every", self.every, ">= 0"),
+            ],
+        )
 
 
 # ---------------------------------------------------------------- report ---
@@ -385,6 +572,25 @@ class ReportConfig:
     resamples: int = 10000
     """Bootstrap resamples of every interval (a fixed RNG seed: the same runs give the same report)."""
 
+    def validate(self) -> None:
+        """A single string is one location; the list must name at least one."""
+        runs = [self.runs] if isinstance(self.runs, str) else self.runs
+        if not isinstance(runs, list) or not runs or not all(isinstance(r, str) and r for r in runs):
+            raise ConfigError(
+                f"report.runs={self.runs!r} is invalid; task=report needs the runs to compare: a folder, a W&B "
+                "offline run or entity/project, or a list of them, e.g. report.runs=multirun/train"
+            )
+        self.runs = runs
+        check_all(
+            "report",
+            [
+                (bool(self.row_key), "row_key", self.row_key, "a config key, e.g. algorithm.name"),
+                (0 < self.ci < 1, "ci", self.ci, "(0, 1), e.g. 0.95"),
+                (0 < self.alpha < 1, "alpha", self.alpha, "(0, 1), e.g. 0.05"),
+                (self.resamples >= 100, "resamples", self.resamples, ">= 100, e.g. 10000"),
+            ],
+        )
+
 
 # ------------------------------------------------------------------ plan ---
 @dataclass
@@ -393,6 +599,9 @@ class PlanConfig:
 
     timed_steps: int = 2
     """Real steps timed per job (after one untimed warm-up step); jobs of the same cost share them."""
+
+    def validate(self) -> None:
+        check(self.timed_steps >= 1, "plan.timed_steps", self.timed_steps, ">= 1")
 
 
 # ---------------------------------------------------------------- export ---
@@ -415,6 +624,10 @@ class ExportConfig:
     """push_to_hub: the hub repository, e.g. my-org/smollm2-biasgrpo."""
     private: bool = True
     """push_to_hub: create the repository private."""
+
+    def validate(self) -> None:
+        check(bool(self.checkpoint), "export.checkpoint", "", "a training run directory or step_*.pt file")
+        check(not self.push_to_hub or bool(self.hub_repo), "export.hub_repo", "", "owner/name")
 
 
 # ---------------------------------------------------------------- root ---
@@ -466,10 +679,13 @@ def register_configs() -> None:
     cs.store(group="sampler", name="sampler_schema", node=SamplerConfig)
 
 
-# ------------------------------------------------------------ validate ---
+# --------------------------------------------------------------- names ---
+# The one list of each set of names; the checks above read them.
 TASKS = ("train", "evaluate", "train_reward", "make_dataset", "report", "plan", "export")
+DEVICES = ("auto", "cpu", "cuda")
 MODEL_LOADERS = ("hub", "smollm2_gguf", "tiny", "config")
 DTYPES = ("float32", "bfloat16", "float16")
+AUTOCASTS = ("none", "bfloat16", "float16")
 SAMPLER_BACKENDS = ("hf", "vllm")
 REWARD_KINDS = ("lexicon", "token_fraction", "bias_rm", "local_rm", "length_penalty", "python", "composite")
 INPUT_FORMATS = ("completion", "prompt_completion")
@@ -482,149 +698,59 @@ BENCHMARK_KINDS = ("heldout_reward", "bold", "rtp", "bbq", "truthfulqa")
 BENCHMARK_SOURCES = ("auto", "local", "hub")
 TOXICITY_SCORERS = ("local_rm", "classifier")
 LOGGER_KINDS = ("wandb", "none")
+LOGGER_MODES = ("offline", "online", "disabled")
 
 
-def _check(ok: bool, key: str, value: object, allowed: str) -> None:
-    if not ok:
-        raise ConfigError(f"{key}={value!r} is invalid; allowed: {allowed}")
-
-
-def _one_of(key: str, value: str, allowed: tuple[str, ...]) -> None:
-    _check(value in allowed, key, value, " | ".join(allowed))
-
-
-def _validate_reward(r: RewardConfig, key: str) -> None:
-    """Check one reward config; a composite's parts are checked under ``<key>.parts.<name>``."""
-    _one_of(f"{key}.kind", r.kind, REWARD_KINDS)
-    _one_of(f"{key}.probe", r.probe, ("warn", "error", "off"))
-    if r.kind == "lexicon":
-        for part in ("sentiment_weight", "toxicity_weight", "generalisation_weight"):
-            w = getattr(r, part)
-            _check(w >= 0 and math.isfinite(w), f"{key}.{part}", w, ">= 0")
-        total = r.sentiment_weight + r.toxicity_weight + r.generalisation_weight
-        _check(total > 0, f"{key}.sentiment_weight", r.sentiment_weight, "weights that sum to > 0")
-    if r.kind == "token_fraction":
-        _check(bool(r.token), f"{key}.token", r.token, "a non-empty string")
-    if r.kind in ("bias_rm", "local_rm"):
-        # An empty path is reported when the model is loaded, with how to get one.
-        _one_of(f"{key}.input_format", r.input_format, INPUT_FORMATS)
-        _one_of(f"{key}.device", r.device, ("auto", "cpu", "cuda"))
-        _check(r.max_length > 0, f"{key}.max_length", r.max_length, "> 0")
-        _check(r.batch_size > 0, f"{key}.batch_size", r.batch_size, "> 0")
-    if r.kind == "length_penalty":
-        allowed = f"0 <= min_words < max_words = {r.max_words}"
-        _check(0 <= r.min_words < r.max_words, f"{key}.min_words", r.min_words, allowed)
-    if r.kind == "python":  # whether it imports is checked when the reward is built
-        _check("." in r.target.replace(":", "."), f"{key}.target", r.target, "a function as pkg.module:fn")
-    if r.kind == "composite":
-        _check(bool(r.parts), f"{key}.parts", r.parts, "at least one named part")
-        for name, part in r.parts.items():
-            _check(part.kind != "composite", f"{key}.parts.{name}.kind", part.kind, "any kind but composite")
-            _check(math.isfinite(part.weight), f"{key}.parts.{name}.weight", part.weight, "a finite number")
-            _validate_reward(part, f"{key}.parts.{name}")
-
-
-def _validate_reward_training(rt: RewardTrainingConfig, data_dir: str) -> None:
-    key = "reward_training"
-    _one_of(f"{key}.backbone", rt.backbone, RM_BACKBONES)
-    _check(rt.backbone != "hub" or bool(rt.backbone_path), f"{key}.backbone_path", "", "a hub id or folder")
-    _one_of(f"{key}.objective", rt.objective, RM_OBJECTIVES)
-    _one_of(f"{key}.input_format", rt.input_format, INPUT_FORMATS)
-    _check(rt.keep_layers >= 0, f"{key}.keep_layers", rt.keep_layers, ">= 0 (0 = all)")
-    _check(rt.train_layers >= -1, f"{key}.train_layers", rt.train_layers, ">= 0, or -1 for all")
-    _check(bool(rt.sources), f"{key}.sources", rt.sources, f"a non-empty list of {' | '.join(RM_SOURCES)}")
-    for source in rt.sources:
-        _one_of(f"{key}.sources", source, RM_SOURCES)
-    for name in ("train_pairs_per_source", "eval_pairs_per_source", "eval_every"):
-        _check(getattr(rt, name) >= 0, f"{key}.{name}", getattr(rt, name), ">= 0")
-    _check(0 < rt.val_fraction < 1, f"{key}.val_fraction", rt.val_fraction, "(0, 1)")
-    _check(0 < rt.test_fraction < 1, f"{key}.test_fraction", rt.test_fraction, "(0, 1)")
-    _check(rt.val_fraction + rt.test_fraction < 1, f"{key}.test_fraction", rt.test_fraction, "< 1 - val_fraction")
-    _check(rt.epochs > 0, f"{key}.epochs", rt.epochs, "> 0")
-    _check(rt.batch_size > 0, f"{key}.batch_size", rt.batch_size, "> 0")
-    _check(rt.lr > 0 and math.isfinite(rt.lr), f"{key}.lr", rt.lr, "> 0")
-    _check(rt.warmup_steps >= 0, f"{key}.warmup_steps", rt.warmup_steps, ">= 0")
-    _check(rt.max_length > 0, f"{key}.max_length", rt.max_length, "> 0")
-    if not data_dir or not Path(data_dir).is_dir():
-        raise ConfigError(
-            f"data_dir={data_dir!r} is not a folder; task=train_reward reads its pairs from there. Set "
-            "BIASGRPO_DATA_DIR (or data_dir=) to the folder laid out like shared/data"
-        )
-
-
-def _validate_benchmark(b: BenchmarkConfig, key: str) -> None:
-    """Ranges and names only: whether the data is there is checked when the benchmark is built."""
-    _one_of(f"{key}.kind", b.kind, BENCHMARK_KINDS)
-    _one_of(f"{key}.source", b.source, BENCHMARK_SOURCES)
-    _one_of(f"{key}.scorer", b.scorer, TOXICITY_SCORERS)
-    _check(b.limit >= 0, f"{key}.limit", b.limit, ">= 0")
-    for name in ("batch_size", "max_new_tokens", "num_samples"):
-        _check(getattr(b, name) > 0, f"{key}.{name}", getattr(b, name), "> 0")
-    _check(b.temperature >= 0, f"{key}.temperature", b.temperature, ">= 0 (0 = greedy)")
-    _check(b.temperature > 0 or b.num_samples == 1, f"{key}.num_samples", b.num_samples, "1 when temperature=0")
-    _check(0.0 < b.top_p <= 1.0, f"{key}.top_p", b.top_p, "(0, 1]")
-    _check(b.scorer != "classifier" or bool(b.scorer_path), f"{key}.scorer_path", "", "a hub id or folder")
-
-
-def _validate_make_dataset(mk: MakeDatasetConfig, data_dir: str) -> None:
-    _check(mk.prompts_per_domain > 0, "make_dataset.prompts_per_domain", mk.prompts_per_domain, "> 0")
-    _check(mk.pairs_per_domain >= 0, "make_dataset.pairs_per_domain", mk.pairs_per_domain, ">= 0")
-    _check(mk.eval_per_domain >= 0, "make_dataset.eval_per_domain", mk.eval_per_domain, ">= 0")
-    _check(mk.ngram >= 4, "make_dataset.ngram", mk.ngram, ">= 4 (shorter n-grams match everyday phrases)")
-    if not data_dir or not Path(data_dir).is_dir():
-        raise ConfigError(
-            f"data_dir={data_dir!r} is not a folder; task=make_dataset builds the set from HolisticBias, ToxiGen "
-            "and ParaDetox there. Set BIASGRPO_DATA_DIR (or data_dir=) to the folder laid out like shared/data"
-        )
-
-
-def _validate_report(rep: ReportConfig) -> None:
-    """A single string is one location; the list must name at least one."""
-    runs = [rep.runs] if isinstance(rep.runs, str) else rep.runs
-    if not isinstance(runs, list) or not runs or not all(isinstance(r, str) and r for r in runs):
-        raise ConfigError(
-            f"report.runs={rep.runs!r} is invalid; task=report needs the runs to compare: a folder, a W&B offline "
-            "run or entity/project, or a list of them, e.g. report.runs=multirun/train or report.runs=[outputs/train]"
-        )
-    rep.runs = runs
-    _check(bool(rep.row_key), "report.row_key", rep.row_key, "a config key, e.g. algorithm.name")
-    _check(0 < rep.ci < 1, "report.ci", rep.ci, "(0, 1), e.g. 0.95")
-    _check(0 < rep.alpha < 1, "report.alpha", rep.alpha, "(0, 1), e.g. 0.05")
-    _check(rep.resamples >= 100, "report.resamples", rep.resamples, ">= 100, e.g. 10000")
-
-
+# ------------------------------------------------------------ validate ---
 def validate(cfg: DictConfig) -> Config:
     """Turn the composed config into typed objects and check every range and name.
 
-    Raises :class:`ConfigError` naming the key, the bad value and what is allowed.
-    Runs before any model or data is loaded.
+    Each group checks itself (its dataclass's ``validate``); what spans groups is checked here.
+    Raises :class:`ConfigError` naming the key, the bad value and what is allowed. Runs before
+    any model or data is loaded.
     """
     conf: Config = OmegaConf.to_object(cfg)  # type: ignore[assignment]
-    _one_of("task", conf.task, TASKS)
-    _one_of("device", conf.device, ("auto", "cpu", "cuda"))
-    _one_of("on_existing", conf.on_existing, ("resume", "refuse"))
-    _one_of("algorithm.name", conf.algorithm.name, tuple(ALGORITHMS))
+    one_of("task", conf.task, TASKS)
+    one_of("device", conf.device, DEVICES)
+    one_of("on_existing", conf.on_existing, ("resume", "refuse"))
+    one_of("algorithm.name", conf.algorithm.name, ALGORITHMS)
+    conf.model.validate()
+    conf.sampler.validate()
+    conf.algorithm.validate()  # after the sampler: grpo's max_completion_length is sampler.max_new_tokens
+    conf.reward.validate()
+    conf.dataset.validate()
+    conf.logger.validate()
+    conf.train.validate()
+    conf.eval.validate()
+    for name, b in conf.benchmark.items():
+        b.validate(f"benchmark.{name}")
+        b.limit = min(b.limit, conf.eval.limit) if b.limit and conf.eval.limit else b.limit or conf.eval.limit
+    task_group = {
+        "train_reward": conf.reward_training,
+        "make_dataset": conf.make_dataset,
+        "report": conf.report,
+        "plan": conf.plan,
+        "export": conf.export,
+    }.get(conf.task)
+    if task_group is not None:
+        task_group.validate()
+    if conf.task in ("train_reward", "make_dataset") and not (conf.data_dir and Path(conf.data_dir).is_dir()):
+        raise ConfigError(
+            f"data_dir={conf.data_dir!r} is not a folder; task={conf.task} reads its sources (ParaDetox, ToxiGen, "
+            "HolisticBias, ...) from there. Set BIASGRPO_DATA_DIR (or data_dir=) to the folder laid out like "
+            "shared/data"
+        )
+    _validate_across_groups(conf)
+    return conf
 
-    m = conf.model
-    _one_of("model.loader", m.loader, MODEL_LOADERS)
-    _one_of("model.dtype", m.dtype, DTYPES)
-    _one_of("model.autocast", m.autocast, ("none", "bfloat16", "float16"))
-    needs_path = m.loader in ("hub", "config")
-    _check(not needs_path or bool(m.path), "model.path", m.path, f"a hub id or folder for model.loader={m.loader}")
-    _check(m.lora.r > 0, "model.lora.r", m.lora.r, "> 0")
-    _check(0.0 <= m.lora.dropout < 1.0, "model.lora.dropout", m.lora.dropout, "[0, 1)")
-    _check(bool(m.lora.target_modules), "model.lora.target_modules", m.lora.target_modules, "a non-empty list")
 
-    s = conf.sampler
-    _check(s.max_new_tokens > 0, "sampler.max_new_tokens", s.max_new_tokens, "> 0")
-    _check(s.temperature > 0, "sampler.temperature", s.temperature, "> 0 (sampling needs randomness)")
-    _check(0.0 < s.top_p <= 1.0, "sampler.top_p", s.top_p, "(0, 1]")
-    _check(s.max_prompt_tokens > 0, "sampler.max_prompt_tokens", s.max_prompt_tokens, "> 0")
-    _one_of("sampler.backend", s.backend, SAMPLER_BACKENDS)
+def _validate_across_groups(conf: Config) -> None:
+    """What one group cannot check alone: the algorithm against the sampler, data and batch sizes."""
+    s, t, G = conf.sampler, conf.train, conf.algorithm.group_size
     online = ALGORITHMS[conf.algorithm.name][1].online
     # Training log-probs are of the full distribution at sampler.temperature; nucleus sampling
     # draws from a truncated one, so the ratio and the KL would be of another policy.
-    _check(
+    check(
         s.top_p == 1.0 or conf.task != "train" or not online,
         "sampler.top_p",
         s.top_p,
@@ -632,88 +758,30 @@ def validate(cfg: DictConfig) -> Config:
         "top_p < 1 samples from a truncated one, so the importance ratio and KL would be wrong)",
     )
     if s.backend == "vllm":
-        _check(m.lora.enabled, "model.lora.enabled", m.lora.enabled, "true with sampler=vllm (it syncs LoRA adapters)")
-        _check(
-            0.0 < s.vllm.gpu_memory_utilization < 1.0,
-            "sampler.vllm.gpu_memory_utilization",
-            s.vllm.gpu_memory_utilization,
-            "(0, 1)",
-        )
-
-    conf.algorithm.validate()  # after the sampler: grpo's max_completion_length is sampler.max_new_tokens
-    _validate_reward(conf.reward, "reward")
-    if conf.task == "train_reward":
-        _validate_reward_training(conf.reward_training, conf.data_dir)
-    if conf.task == "export":
-        _check(bool(conf.export.checkpoint), "export.checkpoint", "", "a training run directory or step_*.pt file")
-        _check(not conf.export.push_to_hub or bool(conf.export.hub_repo), "export.hub_repo", "", "owner/name")
-
-    d = conf.dataset
-    _one_of("dataset.kind", d.kind, DATASET_KINDS)
-    _one_of("dataset.on_bad_row", d.on_bad_row, ("skip", "error"))
-    if d.kind == "paradetox_pairs" and not Path(d.path).is_file():
+        check(conf.model.lora.enabled, "model.lora.enabled", False, "true with sampler=vllm (it syncs LoRA adapters)")
+    if not online and conf.dataset.kind not in PAIR_KINDS:
         raise ConfigError(
-            f"dataset.path={d.path!r} is not a file. Set BIASGRPO_DATA_DIR (or data_dir=) to the folder "
-            f"holding the data (laid out like shared/data), or pass dataset.path=/path/to/file"
+            f"dataset={conf.dataset.name!r} has no chosen/rejected pairs, and algorithm={conf.algorithm.name} trains "
+            f"on pairs; allowed: a pair dataset (kind {' | '.join(PAIR_KINDS)}), e.g. dataset=paradetox_pairs, "
+            "dataset=biasdpo, or dataset=local after task=make_dataset"
         )
-    # A table's folder may not exist yet (task=make_dataset writes it): loading it says how to make it.
-    _check(d.kind != "table" or bool(d.path or d.hub_id), "dataset.path", d.path, "a file or folder, or a hub_id")
-    if not online and d.kind not in PAIR_KINDS:
-        raise ConfigError(
-            f"dataset={d.name!r} has no chosen/rejected pairs, and algorithm={conf.algorithm.name} trains on pairs; "
-            "allowed: "
-            f"a pair dataset (kind {' | '.join(PAIR_KINDS)}), e.g. dataset=paradetox_pairs, dataset=biasdpo, "
-            f"or dataset=local after task=make_dataset"
-        )
-    _check(conf.dataset.max_prompts >= 0, "dataset.max_prompts", conf.dataset.max_prompts, ">= 0")
-    _check(conf.dataset.eval_prompts >= 0, "dataset.eval_prompts", conf.dataset.eval_prompts, ">= 0")
-    if conf.task == "make_dataset":
-        _validate_make_dataset(conf.make_dataset, conf.data_dir)
-    if conf.task == "report":
-        _validate_report(conf.report)
-    _check(conf.plan.timed_steps >= 1, "plan.timed_steps", conf.plan.timed_steps, ">= 1")
-
-    _check(conf.eval.limit >= 0, "eval.limit", conf.eval.limit, ">= 0 (0 = each benchmark's own limit)")
-    for name, b in conf.benchmark.items():
-        _validate_benchmark(b, f"benchmark.{name}")
-        b.limit = min(b.limit, conf.eval.limit) if b.limit and conf.eval.limit else b.limit or conf.eval.limit
-
-    _one_of("logger.kind", conf.logger.kind, LOGGER_KINDS)
-    _one_of("logger.mode", conf.logger.mode, ("offline", "online", "disabled"))
-
-    t = conf.train
-    _check(t.lr > 0 and math.isfinite(t.lr), "train.lr", t.lr, "> 0")
-    _one_of("train.lr_schedule", t.lr_schedule, ("linear", "constant"))
-    _check(t.warmup_steps >= 0, "train.warmup_steps", t.warmup_steps, ">= 0")
-    _check(t.num_epochs > 0, "train.num_epochs", t.num_epochs, "> 0")
-    _check(t.max_steps >= 0, "train.max_steps", t.max_steps, ">= 0 (0 = by epochs)")
-    _check(t.batch_size > 0, "train.batch_size", t.batch_size, "> 0")
-    G = conf.algorithm.group_size
     rollout = t.batch_size * G
-    _check(
+    check(
         t.minibatch_size == 0 or (0 < t.minibatch_size <= rollout and rollout % t.minibatch_size == 0),
         "train.minibatch_size",
         t.minibatch_size,
         f"0 (whole batch) or a divisor of batch_size * group size = {rollout}",
     )
-    _check(
+    check(
         online or t.minibatch_size % G == 0,
         "train.minibatch_size",
         t.minibatch_size,
         f"a multiple of {G} with algorithm={conf.algorithm.name} (a pair's two responses stay together)",
     )
-    _check(t.weight_decay >= 0, "train.weight_decay", t.weight_decay, ">= 0")
-    _check(t.max_grad_norm > 0, "train.max_grad_norm", t.max_grad_norm, "> 0")
-    for key in ("sample_every", "save_every"):
-        _check(getattr(t, key) >= 0, f"train.{key}", getattr(t, key), ">= 0")
-    _check(t.keep_checkpoints > 0, "train.keep_checkpoints", t.keep_checkpoints, "> 0")
-    _check(t.max_consecutive_skips > 0, "train.max_consecutive_skips", t.max_consecutive_skips, "> 0")
-    _check(
-        t.dynamic_sampling_rounds == 0 or (t.dynamic_sampling_rounds > 0 and online and G >= 2),
+    check(
+        t.dynamic_sampling_rounds == 0 or (online and G >= 2),
         "train.dynamic_sampling_rounds",
         t.dynamic_sampling_rounds,
         f"0, or > 0 with an online algorithm that samples groups (num_generations >= 2); "
         f"algorithm={conf.algorithm.name} has groups of {G}",
     )
-    _check(conf.eval.every >= 0, "eval.every", conf.eval.every, ">= 0")
-    return conf
