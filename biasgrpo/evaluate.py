@@ -15,7 +15,6 @@ Per-example results go to <run dir>/eval/<name>.jsonl for paired comparisons (ta
 
 from __future__ import annotations
 
-import copy
 import time
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from biasgrpo.benchmarks import COUNT_FIGURES, build_benchmarks, info_figures, r
 from biasgrpo.config import Config, ModelConfig
 from biasgrpo.data import load_prompts
 from biasgrpo.errors import ConfigError
-from biasgrpo.logging import RunLogger
+from biasgrpo.logging import RunLogger, run_names
 from biasgrpo.policy import Policy, pick_device
 from biasgrpo.rewards import build_reward
 
@@ -62,10 +61,8 @@ def evaluate(cfg: DictConfig, conf: Config, run_dir: Path) -> dict[str, Any]:
         policy.load_trainable_state_dict(state["weights"])
     step = state["step"] if state is not None else 0
 
-    cfg = copy.deepcopy(cfg)
-    cfg.logger.group = cfg.logger.group or "evaluate"
-    cfg.logger.name = cfg.logger.name or f"eval-{conf.model.name}-{Path(conf.eval.checkpoint).name or 'base'}"
-    logger = RunLogger(cfg, conf.logger, run_dir, resume_step=0)
+    names = run_names(conf, "evaluate", f"eval-{conf.model.name}-{Path(conf.eval.checkpoint).name or 'base'}")
+    logger = RunLogger(run_dir, conf.logger, 0, conf, names, job_type="evaluate")
     summary: dict[str, Any] = {"eval/checkpoint": conf.eval.checkpoint or "base model", "eval/step": step}
     try:
         summary.update(run_benchmarks(benchmarks, policy, logger, step, run_dir))

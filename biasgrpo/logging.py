@@ -8,6 +8,7 @@ ignored rather than killing a long run.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -15,9 +16,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
-
-from biasgrpo.config import LoggerConfig
+from biasgrpo.config import Config, LoggerConfig
 from biasgrpo.wandb_log import wait_for_exit_record
 
 METRICS_FILE = "metrics.jsonl"
@@ -34,16 +33,17 @@ def sweep_overrides() -> str:
     return HydraConfig.get().job.override_dirname
 
 
-def run_names(cfg: DictConfig) -> tuple[str, str]:
-    """(group, name) for W&B: the group holds all else equal, the name says what varies.
-
-    Inside a sweep the name also carries the job's overrides (e.g.
+def run_names(conf: Config, group: str = "", name: str = "") -> tuple[str, str]:
+    """(group, name) for W&B: ``logger.group`` / ``logger.name`` when set, else the task's own
+    (``group`` and ``name``), else a training run's: the group holds all else equal, the name says
+    what varies. Inside a sweep the name also carries the job's overrides (e.g.
     ``grpo-smollm2_135m-s0-algorithm.num_generations=8``), so W&B tells the jobs apart.
     """
-    group = cfg.logger.group or f"{cfg.dataset.name}-{cfg.model.name}-{cfg.reward.name}"
-    name = cfg.logger.name or f"{cfg.algorithm.name}-{cfg.model.name}-s{cfg.seed}"
+    lc = conf.logger
+    group = lc.group or group or f"{conf.dataset.name}-{conf.model.name}-{conf.reward.name}"
+    base = lc.name or name or f"{conf.algorithm.name}-{conf.model.name}-s{conf.seed}"
     varied = sweep_overrides()
-    return group, f"{name}-{varied}" if varied and not cfg.logger.name else name
+    return group, f"{base}-{varied}" if varied and not lc.name else base
 
 
 def _plain(value: Any) -> Any:
@@ -56,15 +56,29 @@ def _plain(value: Any) -> Any:
 
 
 class RunLogger:
+    """A run's metrics.jsonl and summary.json, and its W&B run when ``logger.kind=wandb``.
+
+    ``conf`` (the run's typed config, logged as W&B's config) and ``names`` (its W&B group and
+    name, from :func:`run_names`) are needed only for W&B.
+    """
+
     def __init__(
-        self, cfg: DictConfig, logger_cfg: LoggerConfig, run_dir: Path, resume_step: int, job_type: str = ""
+        self,
+        run_dir: Path,
+        logger_cfg: LoggerConfig,
+        resume_step: int = 0,
+        conf: Config | None = None,
+        names: tuple[str, str] = ("", ""),
+        job_type: str = "train",
+        tags: tuple[str, ...] = (),
     ) -> None:
         self.run_dir = run_dir
         self.metrics_path = run_dir / METRICS_FILE
         self._truncate_after(resume_step)
         self._wandb: Any = None
         if logger_cfg.kind == "wandb":
-            self._wandb = self._start_wandb(cfg, logger_cfg, job_type or cfg.task)
+            assert conf is not None, "a W&B run records the run's config"
+            self._wandb = self._start_wandb(conf, logger_cfg, names, job_type, tags)
 
     def read_metrics(self) -> list[dict[str, Any]]:
         """Every row logged so far; a line cut short by a kill mid-write is ignored."""
@@ -85,10 +99,12 @@ class RunLogger:
         tmp.write_text("".join(json.dumps(row) + "\n" for row in keep))
         tmp.replace(self.metrics_path)
 
-    def _start_wandb(self, cfg: DictConfig, lc: LoggerConfig, job_type: str) -> Any:
+    def _start_wandb(
+        self, conf: Config, lc: LoggerConfig, names: tuple[str, str], job_type: str, tags: tuple[str, ...]
+    ) -> Any:
         import wandb
 
-        group, name = run_names(cfg)
+        group, name = names
         id_file = self.run_dir / "wandb_id.txt"
         # secrets, not random: drawing the id must not move the training RNG.
         run_id = id_file.read_text().strip() if id_file.exists() else secrets.token_hex(6)
@@ -101,8 +117,8 @@ class RunLogger:
             job_type=job_type,
             group=group,
             name=name,
-            tags=[cfg.algorithm.name, cfg.model.name, cfg.reward.name, *lc.tags],
-            config=OmegaConf.to_container(cfg, resolve=True),  # type: ignore[arg-type]
+            tags=[conf.algorithm.name, conf.model.name, conf.reward.name, *lc.tags, *tags],
+            config=dataclasses.asdict(conf),
             dir=str(self.run_dir),
             id=run_id,
             resume="allow",

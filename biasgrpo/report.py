@@ -20,7 +20,6 @@ to the run directory.
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import os
@@ -41,7 +40,7 @@ from tqdm import tqdm
 from biasgrpo import paired, stats
 from biasgrpo.config import Config
 from biasgrpo.errors import ConfigError, ReportError
-from biasgrpo.logging import METRICS_FILE, SUMMARY_FILE, RunLogger
+from biasgrpo.logging import METRICS_FILE, SUMMARY_FILE, RunLogger, run_names
 from biasgrpo.paths import cache_dir
 from biasgrpo.wandb_log import wandb_records
 
@@ -707,10 +706,8 @@ def report(cfg: DictConfig, conf: Config, run_dir: Path) -> dict[str, Any]:
     text = markdown(result)
     (run_dir / REPORT_MD).write_text(text)
 
-    cfg = copy.deepcopy(cfg)
-    cfg.logger.group = cfg.logger.group or "report"
-    cfg.logger.name = cfg.logger.name or f"report-{rep.row_key}"
-    logger = RunLogger(cfg, conf.logger, run_dir, resume_step=0, job_type="report")
+    names = run_names(conf, "report", f"report-{rep.row_key}")
+    logger = RunLogger(run_dir, conf.logger, 0, conf, names, job_type="report")
     summary: dict[str, Any] = {"report/runs": len(runs), "report/rows": len(rows), "run_dir": str(run_dir)}
     for row in result["rows"]:
         for key, c in row["cells"].items():

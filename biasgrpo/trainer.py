@@ -28,7 +28,7 @@ from biasgrpo.benchmarks.independence import check_scorer_independence
 from biasgrpo.config import Config
 from biasgrpo.data import Row, load_prompts
 from biasgrpo.errors import BiasGRPOError
-from biasgrpo.logging import SUMMARY_FILE, RunLogger, SilentLogger
+from biasgrpo.logging import SUMMARY_FILE, RunLogger, SilentLogger, run_names
 from biasgrpo.policy import Policy, pick_device
 from biasgrpo.rewards import build_reward, check_scores
 from biasgrpo.rollout import concat, rollout_from_pairs, take
@@ -123,7 +123,11 @@ class Trainer:
         distributed.seed_process(conf.seed, self.start_step)
         # Before the logger: a sampler that cannot start (no vllm) must not leave a W&B run open.
         self.sampler = build_sampler(self.policy, conf.sampler, conf.model, conf.seed)
-        self.logger = RunLogger(cfg, conf.logger, run_dir, self.start_step) if distributed.is_main() else SilentLogger()
+        self.logger = (
+            RunLogger(run_dir, conf.logger, self.start_step, conf, run_names(conf))
+            if distributed.is_main()
+            else SilentLogger()
+        )
         self._stop_requested = False
         if conf.model.lora.enabled and t.lr < LORA_MIN_LR:
             print(

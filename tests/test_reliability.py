@@ -180,7 +180,7 @@ class FailingRun:
 def test_wandb_failure_leaves_local_results_complete(
     make_cfg: Callable[..., DictConfig], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
-    monkeypatch.setattr(RunLogger, "_start_wandb", lambda self, cfg, lc, job_type: FailingRun())
+    monkeypatch.setattr(RunLogger, "_start_wandb", lambda self, *args: FailingRun())
     summary = dispatch(make_cfg("logger=wandb"), tmp_path)
     assert "continuing with local files only" in capsys.readouterr().out
     assert [r["step"] for r in metrics(tmp_path) if "policy/loss" in r] == [1, 2, 3]

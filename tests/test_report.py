@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 from biasgrpo import stats
 from biasgrpo.benchmarks.examples import write_examples
 from biasgrpo.errors import ConfigError, ReportError
-from biasgrpo.logging import RunLogger
+from biasgrpo.logging import RunLogger, run_names
 from biasgrpo.report import MISSING_CELL, cell, format_cell, mean_ci, metric_range, read_wandb_offline
 from biasgrpo.wandb_log import has_exit_record, wait_for_exit_record, wandb_records
 from run import dispatch
@@ -126,7 +126,8 @@ def test_wandb_offline_runs_alone_give_the_same_figures(runs: Path, tmp_path: Pa
 
 def wandb_logger(run_dir: Path) -> RunLogger:
     cfg = compose_config([*TINY, "logger=wandb", "algorithm.name=x"])
-    return RunLogger(cfg, OmegaConf.to_object(cfg).logger, run_dir, resume_step=0)
+    conf = OmegaConf.to_object(cfg)
+    return RunLogger(run_dir, conf.logger, 0, conf, run_names(conf))
 
 
 def test_wandb_log_read_straight_after_finish_is_whole(tmp_path: Path) -> None:

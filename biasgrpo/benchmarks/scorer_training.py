@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import OmegaConf
 from transformers import set_seed
 
 from biasgrpo.config import LoggerConfig, RewardTrainingConfig
@@ -144,7 +143,7 @@ def train_scorer(
         f"{sum(t for _, t in rows)} toxic; pairs " + ", ".join(f"{s}={len(p)}" for s, p in splits.items())
     )
     out.mkdir(parents=True, exist_ok=True)
-    logger = RunLogger(OmegaConf.create({}), LoggerConfig(kind="none"), out, resume_step=0)
+    logger = RunLogger(out, LoggerConfig(kind="none"))
     steps = fit(scorer, splits, rt, seed, logger)
     summary = calibrate_and_test(scorer, splits)
     summary.update({"train/steps": steps, "rm/trainable_params": n_trainable, "perf/wall_s": time.perf_counter() - t0})

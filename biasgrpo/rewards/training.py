@@ -14,7 +14,6 @@ score; they go to the logger, summary.json and the saved model card.
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import random
@@ -37,7 +36,7 @@ from transformers.utils import logging as hf_logging
 
 from biasgrpo.config import Config, ModelConfig, RewardTrainingConfig
 from biasgrpo.errors import ModelLoadError
-from biasgrpo.logging import RunLogger
+from biasgrpo.logging import RunLogger, run_names
 from biasgrpo.models import smollm2_folder, tiny_model, tiny_tokenizer
 from biasgrpo.rewards.classifier import META_FILE, ClassifierReward, resolve_device
 from biasgrpo.rewards.preference import (
@@ -181,11 +180,9 @@ def train_reward(cfg: DictConfig, conf: Config, run_dir: Path) -> dict[str, Any]
         f"[biasgrpo] reward model: {rt.backbone} trunk with {model.config.num_hidden_layers} layers, "
         f"{n_trainable:,} trainable parameters; pairs " + ", ".join(f"{s}={len(p)}" for s, p in splits.items())
     )
-    cfg = copy.deepcopy(cfg)  # W&B names for a reward-model run, not the policy run's defaults
-    cfg.logger.group = cfg.logger.group or "reward_model"
-    cfg.logger.name = cfg.logger.name or f"rm-{rt.objective}-{rt.backbone}-s{conf.seed}"
-    cfg.logger.tags = [*cfg.logger.tags, "train_reward"]
-    logger = RunLogger(cfg, conf.logger, run_dir, resume_step=0)
+    # W&B names for a reward-model run, not the policy run's defaults
+    names = run_names(conf, "reward_model", f"rm-{rt.objective}-{rt.backbone}-s{conf.seed}")
+    logger = RunLogger(run_dir, conf.logger, 0, conf, names, job_type="train_reward", tags=("train_reward",))
     try:
         t_fit = time.perf_counter()
         steps = fit(scorer, splits, rt, conf.seed, logger)
