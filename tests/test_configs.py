@@ -100,3 +100,18 @@ def test_unknown_keys_and_types_fail_at_composition(override: str, message: str)
         compose_config([override])
     text = str(info.value) + str(info.value.__cause__)
     assert message in text
+
+
+def test_each_list_of_names_has_one_builder_per_name() -> None:
+    """The config's lists of names are the only ones; every builder table covers exactly them."""
+    from biasgrpo import benchmarks, rewards
+    from biasgrpo.algorithms import ALGORITHMS
+    from biasgrpo.config import BENCHMARK_KINDS, REWARD_KINDS, register_configs
+
+    assert tuple(rewards.BUILDERS) == REWARD_KINDS
+    assert tuple(benchmarks.BUILDERS) == BENCHMARK_KINDS
+    register_configs()
+    from hydra.core.config_store import ConfigStore
+
+    schemas = {name.removesuffix("_schema.yaml") for name in ConfigStore.instance().list("algorithm")}
+    assert set(ALGORITHMS) <= schemas

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from tqdm import tqdm
 
 from biasgrpo.benchmarks.examples import write_examples
-from biasgrpo.config import Config
+from biasgrpo.config import BENCHMARK_KINDS, BenchmarkConfig, Config
 from biasgrpo.data import Row
 from biasgrpo.errors import ConfigError
 from biasgrpo.logging import RunLogger, SilentLogger
@@ -42,37 +42,50 @@ def info_figures(benchmarks: list[Benchmark]) -> dict[str, str]:
     return {f"eval/{b.name}/{k}": v for b in benchmarks for k, v in b.info.items()}
 
 
+def _heldout(name: str, cfg: BenchmarkConfig, conf: Config, eval_rows: list[Row], reward: Reward | None) -> Benchmark:
+    from biasgrpo.benchmarks.heldout import HeldoutReward
+
+    if reward is None:
+        raise ConfigError(f"benchmark.{name} (heldout_reward) scores with the training reward; none was built")
+    return HeldoutReward(name, cfg, conf.sampler, eval_rows, reward)
+
+
+def _bold(name: str, cfg: BenchmarkConfig, conf: Config, eval_rows: list[Row], reward: Reward | None) -> Benchmark:
+    from biasgrpo.benchmarks.bold import BOLD
+
+    return BOLD(name, cfg, conf.sampler, conf.data_dir, conf.device)
+
+
+def _rtp(name: str, cfg: BenchmarkConfig, conf: Config, eval_rows: list[Row], reward: Reward | None) -> Benchmark:
+    from biasgrpo.benchmarks.rtp import RealToxicityPrompts
+
+    return RealToxicityPrompts(name, cfg, conf.sampler, conf.data_dir, conf.device)
+
+
+def _bbq(name: str, cfg: BenchmarkConfig, conf: Config, eval_rows: list[Row], reward: Reward | None) -> Benchmark:
+    from biasgrpo.benchmarks.bbq import BBQ
+
+    return BBQ(name, cfg, conf.data_dir)
+
+
+def _truthfulqa(
+    name: str, cfg: BenchmarkConfig, conf: Config, eval_rows: list[Row], reward: Reward | None
+) -> Benchmark:
+    from biasgrpo.benchmarks.truthfulqa import TruthfulQA
+
+    return TruthfulQA(name, cfg, conf.data_dir)
+
+
+# One builder per name of config.BENCHMARK_KINDS (a test holds the two equal).
+BUILDERS = {"heldout_reward": _heldout, "bold": _bold, "rtp": _rtp, "bbq": _bbq, "truthfulqa": _truthfulqa}
+
+
 def build_benchmarks(conf: Config, eval_rows: list[Row], reward: Reward | None) -> list[Benchmark]:
     """The benchmarks of ``conf.benchmark``; ``eval_rows`` and ``reward`` serve heldout_reward only."""
-    benchmarks: list[Benchmark] = []
     for name, cfg in conf.benchmark.items():
-        if cfg.kind == "heldout_reward":
-            from biasgrpo.benchmarks.heldout import HeldoutReward
-
-            if reward is None:
-                raise ConfigError(f"benchmark.{name} (heldout_reward) scores with the training reward; none was built")
-            benchmarks.append(HeldoutReward(name, cfg, conf.sampler, eval_rows, reward))
-        elif cfg.kind == "bold":
-            from biasgrpo.benchmarks.bold import BOLD
-
-            benchmarks.append(BOLD(name, cfg, conf.sampler, conf.data_dir, conf.device))
-        elif cfg.kind == "rtp":
-            from biasgrpo.benchmarks.rtp import RealToxicityPrompts
-
-            benchmarks.append(RealToxicityPrompts(name, cfg, conf.sampler, conf.data_dir, conf.device))
-        elif cfg.kind == "bbq":
-            from biasgrpo.benchmarks.bbq import BBQ
-
-            benchmarks.append(BBQ(name, cfg, conf.data_dir))
-        elif cfg.kind == "truthfulqa":
-            from biasgrpo.benchmarks.truthfulqa import TruthfulQA
-
-            benchmarks.append(TruthfulQA(name, cfg, conf.data_dir))
-        else:
-            raise ConfigError(
-                f"benchmark.{name}.kind={cfg.kind!r} is unknown; use heldout_reward, bold, rtp, bbq or truthfulqa"
-            )
-    return benchmarks
+        if cfg.kind not in BUILDERS:
+            raise ConfigError(f"benchmark.{name}.kind={cfg.kind!r} is unknown; use {' | '.join(BENCHMARK_KINDS)}")
+    return [BUILDERS[cfg.kind](name, cfg, conf, eval_rows, reward) for name, cfg in conf.benchmark.items()]
 
 
 def run_benchmarks(

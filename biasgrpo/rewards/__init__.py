@@ -8,11 +8,12 @@ the reward and the text, never a silent 0 or NaN reaching the weights.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Protocol
 
 import torch
 
-from biasgrpo.config import RewardConfig
+from biasgrpo.config import REWARD_KINDS, RewardConfig
 from biasgrpo.errors import RewardError
 
 
@@ -22,40 +23,65 @@ class Reward(Protocol):
     def score(self, prompts: list[str], completions: list[str]) -> torch.Tensor: ...
 
 
+def _lexicon(cfg: RewardConfig) -> Reward:
+    from biasgrpo.rewards.lexicon import LexiconReward
+
+    return LexiconReward(cfg.name, cfg.sentiment_weight, cfg.toxicity_weight, cfg.generalisation_weight)
+
+
+def _token_fraction(cfg: RewardConfig) -> Reward:
+    from biasgrpo.rewards.token_fraction import TokenFractionReward
+
+    return TokenFractionReward(cfg.name, cfg.token)
+
+
+def _bias_rm(cfg: RewardConfig) -> Reward:
+    from biasgrpo.rewards.classifier import load_bias_rm
+
+    return load_bias_rm(cfg)
+
+
+def _local_rm(cfg: RewardConfig) -> Reward:
+    from biasgrpo.rewards.classifier import load_local_rm
+
+    return load_local_rm(cfg)
+
+
+def _length_penalty(cfg: RewardConfig) -> Reward:
+    from biasgrpo.rewards.length import LengthPenalty
+
+    return LengthPenalty(cfg.name, cfg.min_words, cfg.max_words)
+
+
+def _python(cfg: RewardConfig) -> Reward:
+    from biasgrpo.rewards.python import PythonReward
+
+    return PythonReward(cfg.name, cfg.target, cfg.kwargs)
+
+
+def _composite(cfg: RewardConfig) -> Reward:
+    from biasgrpo.rewards.composite import CompositeReward
+
+    parts = {k: (p.weight, build_reward(dataclasses.replace(p, name=p.name or k))) for k, p in cfg.parts.items()}
+    return CompositeReward(cfg.name, parts)
+
+
+# One builder per name of config.REWARD_KINDS (a test holds the two equal); each imports its module only when used.
+BUILDERS: dict[str, Callable[[RewardConfig], Reward]] = {
+    "lexicon": _lexicon,
+    "token_fraction": _token_fraction,
+    "bias_rm": _bias_rm,
+    "local_rm": _local_rm,
+    "length_penalty": _length_penalty,
+    "python": _python,
+    "composite": _composite,
+}
+
+
 def build_reward(cfg: RewardConfig) -> Reward:
-    if cfg.kind == "lexicon":
-        from biasgrpo.rewards.lexicon import LexiconReward
-
-        return LexiconReward(cfg.name, cfg.sentiment_weight, cfg.toxicity_weight, cfg.generalisation_weight)
-    if cfg.kind == "token_fraction":
-        from biasgrpo.rewards.token_fraction import TokenFractionReward
-
-        return TokenFractionReward(cfg.name, cfg.token)
-    if cfg.kind == "bias_rm":
-        from biasgrpo.rewards.classifier import load_bias_rm
-
-        return load_bias_rm(cfg)
-    if cfg.kind == "local_rm":
-        from biasgrpo.rewards.classifier import load_local_rm
-
-        return load_local_rm(cfg)
-    if cfg.kind == "length_penalty":
-        from biasgrpo.rewards.length import LengthPenalty
-
-        return LengthPenalty(cfg.name, cfg.min_words, cfg.max_words)
-    if cfg.kind == "python":
-        from biasgrpo.rewards.python import PythonReward
-
-        return PythonReward(cfg.name, cfg.target, cfg.kwargs)
-    if cfg.kind == "composite":
-        from biasgrpo.rewards.composite import CompositeReward
-
-        parts = {k: (p.weight, build_reward(dataclasses.replace(p, name=p.name or k))) for k, p in cfg.parts.items()}
-        return CompositeReward(cfg.name, parts)
-    raise RewardError(
-        f"reward.kind={cfg.kind!r} is unknown; use lexicon, token_fraction, bias_rm, local_rm, length_penalty, "
-        "python or composite"
-    )
+    if cfg.kind not in BUILDERS:
+        raise RewardError(f"reward.kind={cfg.kind!r} is unknown; use {' | '.join(REWARD_KINDS)}")
+    return BUILDERS[cfg.kind](cfg)
 
 
 def check_scores(
