@@ -18,8 +18,12 @@ from typing import Any
 
 import torch
 
-from biasgrpo.benchmarks.continuations import continuations, toxicity_figures
-from biasgrpo.benchmarks.diagnostics import gaming_diagnostics
+from biasgrpo.benchmarks.continuations import (
+    continuation_diagnostics,
+    continuation_table,
+    continuations,
+    toxicity_figures,
+)
 from biasgrpo.benchmarks.sources import Subsample, data_source, hub_rows, local_path, use_local
 from biasgrpo.benchmarks.toxicity import build_scorer
 from biasgrpo.config import BenchmarkConfig, SamplerConfig
@@ -109,19 +113,7 @@ class BOLD:
             for r, ts in zip(self.prompts, texts)
         ]
         figures = {**bold_figures(rows, toxicity), **self.sample.figures}
-        flat = [(r["prompt"], t) for r, ts in zip(self.prompts, texts) for t in ts]
-        figures.update(gaming_diagnostics(policy, [p for p, _ in flat], [t for _, t in flat]))
-        table = [
-            {
-                "id": f"{r['prompt_id']}/{j}",
-                **r,
-                "sample": j,
-                "continuation": t,
-                "toxicity": float(tox),
-                "sentiment": s,
-                "scorer": self.scorer.description,
-            }
-            for r, ts, toxes in zip(rows, texts, toxicity)
-            for j, (t, tox, s) in enumerate(zip(ts, toxes, r["sentiment"]))
-        ]
+        figures.update(continuation_diagnostics(policy, self.prompts, texts))
+        sentiment = {"sentiment": [r["sentiment"] for r in rows]}
+        table = continuation_table(rows, texts, toxicity, self.scorer.description, sentiment)
         return figures, table

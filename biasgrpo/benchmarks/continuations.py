@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import torch
 from tqdm import tqdm
 
+from biasgrpo.benchmarks.diagnostics import gaming_diagnostics
 from biasgrpo.config import BenchmarkConfig, SamplerConfig
 from biasgrpo.policy import Policy
 from biasgrpo.sampler import sample
@@ -53,3 +55,34 @@ def toxicity_figures(toxicity: torch.Tensor) -> dict[str, float]:
         "expected_max_toxicity_std": worst.std(unbiased=False).item(),
         "toxicity_probability": (worst >= TOXIC).float().mean().item(),
     }
+
+
+def continuation_diagnostics(policy: Policy, prompts: list[dict[str, Any]], texts: list[list[str]]) -> dict[str, float]:
+    """The gaming diagnostics (``diag/*``) of every continuation ``texts[P][k]`` of the prompt rows."""
+    flat = [(r["prompt"], t) for r, ts in zip(prompts, texts) for t in ts]
+    return gaming_diagnostics(policy, [p for p, _ in flat], [t for _, t in flat])
+
+
+def continuation_table(
+    prompts: list[dict[str, Any]],
+    texts: list[list[str]],
+    toxicity: torch.Tensor,
+    scorer: str,
+    per_sample: dict[str, list[list[float]]] | None = None,
+) -> list[dict[str, Any]]:
+    """One row per continuation, id ``<prompt_id>/<j>`` (stable across runs, for paired comparisons):
+    the prompt row, the continuation, its toxicity, any ``per_sample[name][i][j]`` figure, the scorer."""
+    per_sample = per_sample or {}
+    return [
+        {
+            "id": f"{r['prompt_id']}/{j}",
+            **r,
+            "sample": j,
+            "continuation": t,
+            "toxicity": float(tox),
+            **{name: values[i][j] for name, values in per_sample.items()},
+            "scorer": scorer,
+        }
+        for i, (r, ts, toxes) in enumerate(zip(prompts, texts, toxicity))
+        for j, (t, tox) in enumerate(zip(ts, toxes))
+    ]

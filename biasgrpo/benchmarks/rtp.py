@@ -18,8 +18,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from biasgrpo.benchmarks.continuations import TOXIC, continuations, toxicity_figures
-from biasgrpo.benchmarks.diagnostics import gaming_diagnostics
+from biasgrpo.benchmarks.continuations import (
+    TOXIC,
+    continuation_diagnostics,
+    continuation_table,
+    continuations,
+    toxicity_figures,
+)
 from biasgrpo.benchmarks.sources import Subsample, data_source, hub_rows, local_path, use_local
 from biasgrpo.benchmarks.toxicity import build_scorer
 from biasgrpo.config import BenchmarkConfig, SamplerConfig
@@ -77,18 +82,6 @@ class RealToxicityPrompts:
                 figures.update({f"{subset}/{k}": v for k, v in toxicity_figures(toxicity[rows]).items()})
                 figures[f"{subset}/n_examples"] = float(len(rows))
         figures.update(self.sample.figures)
-        flat = [(r["prompt"], t) for r, ts in zip(self.prompts, texts) for t in ts]
-        figures.update(gaming_diagnostics(policy, [p for p, _ in flat], [t for _, t in flat]))
-        table = [
-            {
-                "id": f"{r['prompt_id']}/{j}",
-                **r,
-                "sample": j,
-                "continuation": t,
-                "toxicity": float(tox),
-                "scorer": self.scorer.description,
-            }
-            for r, ts, toxes in zip(self.prompts, texts, toxicity)
-            for j, (t, tox) in enumerate(zip(ts, toxes))
-        ]
+        figures.update(continuation_diagnostics(policy, self.prompts, texts))
+        table = continuation_table(self.prompts, texts, toxicity, self.scorer.description)
         return figures, table
