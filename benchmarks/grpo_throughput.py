@@ -249,10 +249,14 @@ def compare(args: argparse.Namespace) -> None:
     Repeats alternate the frameworks (ours, TRL, ours, TRL, ...), so that a slow spell of a
     shared machine falls on both; the ratio is the median of the repeats' ratios.
     """
+    from biasgrpo.machine import describe, summary_line
+
     names = args.which.split(",")
     runs = [[summarise(n, r) for n in names if (r := run_child(n, args, [])) is not None] for _ in range(args.repeats)]
     memory = "peak GPU GB" if args.device == "cuda" else "peak RSS GB"
-    print(f"\nworkload: {workload(args)}")
+    machine = describe()
+    print(f"\n{summary_line(machine)}")
+    print(f"workload: {workload(args)}")
     print(f"{'':6s} {'s/step':>8s} {'compl tok/s':>12s} {memory:>12s}")
     for i, rows in enumerate(runs):
         tag = f" (repeat {i + 1})" if args.repeats > 1 else ""
@@ -274,12 +278,19 @@ def compare(args: argparse.Namespace) -> None:
             f"memory x{ratios['peak_rss_gb']:.2f}"
             + (f" (median of {len(pairs)}; tokens/s per repeat: {each})" if len(pairs) > 1 else "")
         )
+    if args.json:
+        record = {"machine": machine, "workload": workload(args), "runs": runs, "ratios": ratios if pairs else {}}
+        Path(args.json).write_text(json.dumps(record, indent=1))
+        print(f"written: {args.json}")
 
 
 def scaling(args: argparse.Namespace) -> None:
     """Ours alone: seconds per step over G x completion length (how cost grows with work)."""
     lengths = (32, 64, 128)
-    print(f"\nscaling, ours: s/step (completion tok/s); {workload(args)} otherwise")
+    from biasgrpo.machine import describe, summary_line
+
+    print(f"\n{summary_line(describe())}")
+    print(f"scaling, ours: s/step (completion tok/s); {workload(args)} otherwise")
     print(f"{'G':>4s} " + " ".join(f"{f'T={t}':>16s}" for t in lengths))
     for G in (2, 4, 8):
         cells = []
@@ -308,6 +319,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=1, help="run the comparison this many times, alternating")
     p.add_argument("--profile", action="store_true", help="ours: print torch.profiler's top entries of step 2")
     p.add_argument("--scaling", action="store_true", help="ours: s/step for G = 2, 4, 8 x lengths 32, 64, 128")
+    p.add_argument("--json", default="", help="also write the machine, workload, runs and ratios to this file")
     p.add_argument("--child", choices=["ours", "trl"], help=argparse.SUPPRESS)
     args = p.parse_args()
 

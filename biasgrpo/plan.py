@@ -26,6 +26,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from biasgrpo.config import Config
+from biasgrpo.machine import describe, summary_line
 
 
 def cost_key(conf: Config) -> str:
@@ -90,12 +91,14 @@ def plan(cfg: DictConfig, conf: Config, run_dir: Path) -> dict[str, Any]:
         "cost_key": key,
         "overrides": HydraConfig.get().job.override_dirname if multirun else "",
     }
+    job["machine"] = describe()
     with ledger.open("a") as f:
         f.write(json.dumps(job) + "\n")
     jobs = [*earlier, job]
     total = sweep_jobs(dict(HydraConfig.get().sweeper.params or {})) if multirun else 1
     print(format_plan(job, jobs, total))
-    return {**{f"plan/{k}": v for k, v in job.items()}, "run_dir": str(run_dir)}
+    print(f"  {summary_line(job['machine'])}")
+    return {**{f"plan/{k}": v for k, v in job.items() if k != "machine"}, "run_dir": str(run_dir)}
 
 
 def format_plan(job: dict[str, Any], jobs: list[dict[str, Any]], total: int) -> str:
