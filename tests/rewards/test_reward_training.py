@@ -187,5 +187,5 @@ def test_bias_local_without_a_model_says_how_to_train_it(tmp_path: Path) -> None
 
 def test_bad_bias_resource_names_the_key(rm_data_dir: Path) -> None:
     overrides = ["task=train_reward", f"data_dir={rm_data_dir}", "reward_training.bias_resources=[bbq]"]
-    with pytest.raises(ConfigError, match="reward_training.bias_resources"):
+    with pytest.raises(ConfigError, match=r"reward_training\.bias_resources"):
         validate(compose_config(overrides))
