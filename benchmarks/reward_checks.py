@@ -2,6 +2,7 @@
 
     python benchmarks/reward_checks.py --rm ~/.cache/biasgrpo/bias_rm --baseline <default-recipe reward_model>
     python benchmarks/reward_checks.py --rm DIR --write-card          # also into DIR's model card
+    python benchmarks/reward_checks.py --run outputs/train/grpo/<date>  # evasion shares of a training run
 
 Prints, for each reward model given:
 - held-out pairwise accuracy (its own test pairs, from its training summary);
@@ -13,6 +14,9 @@ Prints, for each reward model given:
   prompts; and the ratio new / baseline;
 - the issue's example: three answers about immigrants from Mexico.
 A baseline that reads the completion alone is given the same texts without the prompt.
+``--run``: a GRPO run's held-out reward before / after and the share of evasive completions
+(empty, "I don't know", refusal, the prompt copied, one word repeated; ``rewards/checks.py``)
+in its held-out samples before and after training and in its first and last training samples.
 Needs BIASGRPO_DATA_DIR (the evasion check draws groups from HolisticBias).
 """
 
@@ -69,9 +73,8 @@ def evasion_check(reward: ClassifierReward, data_dir: str, rt: RewardTrainingCon
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--rm", required=True, help="the new reward model folder (task=train_reward reward_training=bias)"
-    )
+    parser.add_argument("--rm", default="", help="the new reward model folder (task=train_reward reward_training=bias)")
+    parser.add_argument("--run", default="", help="a training run directory: its evasion shares (and nothing else)")
     parser.add_argument("--baseline", default="", help="today's local RM folder (default task=train_reward recipe)")
     parser.add_argument("--prompts", type=int, default=64, help="training prompts for the spread")
     parser.add_argument("--group-size", type=int, default=4)
@@ -80,6 +83,11 @@ def main() -> None:
     parser.add_argument("--write-card", action="store_true", help="add the figures to --rm's README.md and meta")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
+    if args.run:
+        run_report(Path(args.run))
+        return
+    if not args.rm:
+        parser.error("--rm (or --run) is required")
     torch.set_num_threads(args.threads)
     data_dir = os.environ.get("BIASGRPO_DATA_DIR", "")
     if not data_dir:
@@ -163,6 +171,45 @@ def main() -> None:
 
     if args.write_card:
         write_card(Path(args.rm).expanduser(), figures, args, models)
+
+
+def evasive_share(rows: list[dict]) -> tuple[float, dict[str, int]]:
+    kinds = [evasion_kind(r["prompt"], r["completion"]) for r in rows]
+    counts: dict[str, int] = {}
+    for k in kinds:
+        if k:
+            counts[k] = counts.get(k, 0) + 1
+    return sum(counts.values()) / max(1, len(rows)), counts
+
+
+def run_report(run: Path) -> None:
+    """Held-out reward and evasion shares of a finished training run."""
+
+    def read(name: str) -> list[dict]:
+        path = run / name
+        return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+
+    summary = json.loads((run / "summary.json").read_text())
+    for key in ("eval_before/heldout/reward_mean", "eval/heldout/reward_mean", "reward/first_mean", "reward/mean"):
+        if key in summary:
+            print(f"{key:40s} {summary[key]:.4f}")
+    train = read("samples.jsonl")
+    steps = sorted({r["step"] for r in train})
+    half = len(steps) // 2
+    parts = {
+        "held-out before (greedy)": read("eval_before_heldout_samples.jsonl"),
+        "held-out after (greedy)": read("eval_heldout_samples.jsonl"),
+        f"training samples, steps {steps[:half][:1]}..{steps[:half][-1:]}": [
+            r for r in train if r["step"] in steps[:half]
+        ],
+        f"training samples, steps {steps[half:][:1]}..{steps[half:][-1:]}": [
+            r for r in train if r["step"] in steps[half:]
+        ],
+    }
+    for label, rows in parts.items():
+        share, counts = evasive_share(rows)
+        words = sum(len(r["completion"].split()) for r in rows) / max(1, len(rows))
+        print(f"{label:45s} n={len(rows):4d} evasive={share:.3f} {counts} mean words={words:.1f}")
 
 
 def write_card(folder: Path, figures: dict[str, dict[str, float]], args: argparse.Namespace, models: dict) -> None:
