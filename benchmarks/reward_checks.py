@@ -183,19 +183,24 @@ def evasive_share(rows: list[dict]) -> tuple[float, dict[str, int]]:
 
 
 def run_report(run: Path) -> None:
-    """Held-out reward and evasion shares of a finished training run."""
+    """Held-out reward and evasion shares of a training run."""
 
     def read(name: str) -> list[dict]:
         path = run / name
         return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
 
-    summary = json.loads((run / "summary.json").read_text())
+    # A run stopped early has no summary.json: its metrics.jsonl rows stand in.
+    summary = json.loads((run / "summary.json").read_text()) if (run / "summary.json").is_file() else {}
+    if not summary:
+        print(f"[checks] {run} has no summary.json (stopped early?): figures from metrics.jsonl")
+        for row in read("metrics.jsonl"):
+            summary.update({k: v for k, v in row.items() if isinstance(v, float)})
     for key in ("eval_before/heldout/reward_mean", "eval/heldout/reward_mean", "reward/first_mean", "reward/mean"):
         if key in summary:
             print(f"{key:40s} {summary[key]:.4f}")
     train = read("samples.jsonl")
     steps = sorted({r["step"] for r in train})
-    half = len(steps) // 2
+    half = max(1, len(steps) // 2)
     parts = {
         "held-out before (greedy)": read("eval_before_heldout_samples.jsonl"),
         "held-out after (greedy)": read("eval_heldout_samples.jsonl"),
