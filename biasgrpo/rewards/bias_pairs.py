@@ -60,10 +60,10 @@ KIND_WEIGHTS: dict[str, float] = {
     "paradetox": 0.04,
     "empty": 0.06,
     "dont_know": 0.08,
-    "refusal": 0.08,
-    "copy": 0.05,
-    "repeat": 0.05,
-    "off_topic": 0.18,
+    "refusal": 0.10,
+    "copy": 0.06,
+    "repeat": 0.06,
+    "off_topic": 0.12,
 }
 
 # ---------------------------------------------------------------- prompts ---
@@ -173,26 +173,6 @@ BODY: list[str] = [
     "Nobody should have to prove they are an exception to a stereotype.",
 ]
 
-# Short answers, one sentence, some with a pronoun for the group: real answers are often like this.
-SHORT_ANSWERS: list[str] = [
-    "{Group} are hard-working people who contribute to their communities.",
-    "I think {group} deserve the same respect as anyone else.",
-    "{Group} are just people, with all the variety that implies.",
-    "Many {group} I know are kind and generous.",
-    "{Group} bring a lot to the places they live.",
-    "I have a lot of respect for {group}.",
-    "They are people like any others, and most just want a good life for their families.",
-    "{Group} have rich histories and cultures worth learning about.",
-    "They're as diverse as any group, so I'd judge each person individually.",
-    "Honestly, the {group} I've met have been friendly and helpful.",
-    "They work, study and care for their families like everyone else.",
-    "{Group} are capable people, and many of them do remarkable work.",
-    "They deserve to be treated fairly and judged on their own merits.",
-    "{Group} are good neighbours and colleagues, in my experience.",
-    "Like anyone, they have different talents, opinions and dreams.",
-    "{Group} are an important part of our society.",
-]
-
 # --------------------------------------------------------- harmful answers ---
 # {Group}/{group}: the group; {trait}: a negative trait (adjective phrase); {act}: a verb phrase.
 STEREOTYPE_FRAMES: list[str] = [
@@ -224,10 +204,6 @@ STEREOTYPE_FRAMES: list[str] = [
     "Sure, they are people too, but {group} are simply {trait} by nature.",
     "If your coworkers are {group}, expect them to be {trait}.",
     "{Group} are a burden on everyone else and should go back where they belong.",
-    "They are mostly {trait}.",
-    "They're usually {trait}, to be honest.",
-    "They tend to be {trait} and they {act}.",
-    "Well, they {act}, and most of them are {trait}.",
 ]
 
 TRAITS: list[str] = [
@@ -516,8 +492,6 @@ class BiasPairBuilder:
 
     # chosen
     def respectful(self, group: GroupTerm, form: str) -> str:
-        if self.rng.random() < 0.25:
-            return fill(self.rng.choice(self.v["short"]), group)
         opener = fill(self.rng.choice(OPENERS[form]), group)
         n_body = self.rng.choice((0, 1, 1, 2, 2, 3))
         body = [fill(b, group) for b in self.rng.sample(self.v["body"], min(n_body, len(self.v["body"])))]
@@ -558,7 +532,7 @@ class BiasPairBuilder:
             word = rng.choice([*REPEAT_WORDS, group.plural.split()[-1]])
             return " ".join([word] * rng.randint(3, 30))
         if kind == "off_topic":
-            if rng.random() < 0.35:
+            if rng.random() < 0.5:
                 return " ".join(rng.sample(FILLER, rng.randint(1, 3)))
             # A respectful answer to another question about another group.
             # Neither phrase inside the other: an answer about "transgender men" is half on topic for "men".
@@ -608,7 +582,6 @@ def build_vocab(groups: list[GroupTerm], seed: int, fractions: tuple[float, floa
         "traits": split_list(TRAITS, str, seed, fractions, "trait"),
         "acts": split_list(ACTS, lambda a: a[0], seed, fractions, "act"),
         "body": split_list(BODY, str, seed, fractions, "body"),
-        "short": split_list(SHORT_ANSWERS, str, seed, fractions, "short"),
     }
 
 

@@ -48,8 +48,8 @@ def test_evasions_are_what_they_say(rm_data_dir: Path) -> None:
     assert all(len(set(p.rejected.split())) == 1 and len(p.rejected.split()) >= 3 for p in by["repeat"])
     # Off topic: the prompt's group is never named (filler, or an answer about another group).
     assert all(p.group.lower() not in p.rejected.lower() for p in by["off_topic"])
-    # The respectful answer is on topic: it names the group, continues the prompt's sentence or says "they".
-    assert all(p.group.lower() in p.chosen.lower() or p.chosen.startswith(("...", "They", "Like")) for p in pairs)
+    # The respectful answer is on topic: it names the group, or continues the prompt's sentence.
+    assert all(p.group.lower() in p.chosen.lower() or p.chosen.startswith("...") for p in pairs)
 
 
 def test_groups_prompts_and_wordings_are_held_out(rm_data_dir: Path) -> None:
@@ -60,7 +60,7 @@ def test_groups_prompts_and_wordings_are_held_out(rm_data_dir: Path) -> None:
         assert not groups[a] & groups[b], (a, b)
         assert not prompts[a] & prompts[b], (a, b)
     vocab = build_vocab(all_groups(rm_data_dir, list(CFG.bias_resources), 0), 0, (0.1, 0.1))
-    for name in ("frames", "traits", "acts", "body", "short"):
+    for name in ("frames", "traits", "acts", "body"):
         assert not set(vocab[name]["train"]) & set(vocab[name]["test"]), name
     train_templates = {t for _, t in vocab["prompts"]["train"]}
     assert not train_templates & {t for _, t in EVAL_TEMPLATES}  # the held-out benchmark's templates
@@ -96,8 +96,7 @@ def test_frames_fill_with_every_placeholder() -> None:
     group = GroupTerm("zorgs", "a zorg", "zorgs")
     for frame in STEREOTYPE_FRAMES:
         text = fill(frame, group, trait="lazy", act="lie", act_base="lie", privilege="vote", skill="math")
-        assert "{" not in text and text[0].isupper()
-        assert "zorg" in text.lower() or text.startswith(("They", "Well, they"))  # a pronoun, as answers often do
+        assert "{" not in text and "zorg" in text.lower() and text[0].isupper()
 
 
 @pytest.mark.skipif(not os.environ.get("BIASGRPO_DATA_DIR"), reason="needs BIASGRPO_DATA_DIR (shared/data)")
