@@ -239,7 +239,11 @@ class RewardTrainingConfig:
     """completion | prompt_completion: what the model reads (recorded in the saved folder)."""
     sources: list[str] = field(default_factory=lambda: ["paradetox", "toxigen", "davidson"])
     """Pair sources read from ``data_dir``: paradetox (toxic comment vs its polite rewrite), toxigen
-    (hateful vs neutral statement about the same group), davidson (offensive vs neutral tweet)."""
+    (hateful vs neutral statement about the same group), davidson (offensive vs neutral tweet), bias
+    (answers to prompts about groups: respectful vs stereotyped, toxic or evasive; rewards/bias_pairs.py)."""
+    bias_resources: list[str] = field(default_factory=lambda: ["toxigen", "holisticbias", "davidson", "paradetox"])
+    """sources=[bias]: data-folder files it may draw on besides its own templates (groups from
+    holisticbias; rejected texts from toxigen, davidson, paradetox). Each is optional."""
     train_pairs_per_source: int = 1000
     """At most this many training pairs from each source (0 = all)."""
     eval_pairs_per_source: int = 400
@@ -272,6 +276,7 @@ class RewardTrainingConfig:
                 (self.train_layers >= -1, "train_layers", self.train_layers, ">= 0, or -1 for all"),
                 (bool(self.sources), "sources", self.sources, f"a non-empty list of {' | '.join(RM_SOURCES)}"),
                 *[(source in RM_SOURCES, "sources", source, " | ".join(RM_SOURCES)) for source in self.sources],
+                *[(r in BIAS_RESOURCES, "bias_resources", r, " | ".join(BIAS_RESOURCES)) for r in self.bias_resources],
                 *[
                     (getattr(self, k) >= 0, k, getattr(self, k), ">= 0")
                     for k in ("train_pairs_per_source", "eval_pairs_per_source", "eval_every")
@@ -691,7 +696,8 @@ REWARD_KINDS = ("lexicon", "token_fraction", "bias_rm", "local_rm", "length_pena
 INPUT_FORMATS = ("completion", "prompt_completion")
 RM_BACKBONES = ("smollm2_gguf", "hub", "tiny")
 RM_OBJECTIVES = ("bt", "mse")
-RM_SOURCES = ("paradetox", "toxigen", "davidson")
+RM_SOURCES = ("paradetox", "toxigen", "davidson", "bias")
+BIAS_RESOURCES = ("toxigen", "holisticbias", "davidson", "paradetox")
 DATASET_KINDS = ("templates", "paradetox_pairs", "table")
 PAIR_KINDS = ("paradetox_pairs", "table")
 BENCHMARK_KINDS = ("heldout_reward", "bold", "rtp", "bbq", "truthfulqa")

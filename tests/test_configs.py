@@ -11,7 +11,7 @@ from biasgrpo.config import validate
 from biasgrpo.errors import ConfigError
 from tests.conftest import CONF_DIR, compose_config
 
-GROUPS = ["algorithm", "model", "reward", "dataset", "logger", "benchmark", "experiment"]
+GROUPS = ["algorithm", "model", "reward", "dataset", "logger", "benchmark", "experiment", "reward_training"]
 
 
 def options(group: str) -> list[str]:

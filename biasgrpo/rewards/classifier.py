@@ -155,10 +155,15 @@ def load_local_rm(cfg: RewardConfig) -> ClassifierReward:
     """A folder written by ``task=train_reward``, read with the input format it was trained on."""
     folder = Path(cfg.path).expanduser()
     if not cfg.path or not (folder / META_FILE).is_file():
+        how = (
+            f"`python run.py task=train_reward reward_training=bias reward_training.output_dir={cfg.path}` "
+            "(the bias reward model that reads prompt and answer, about 10 min on 2 CPU cores)"
+            if cfg.input_format == "prompt_completion"
+            else "`python run.py task=train_reward`, then pass reward=local_rm reward.path=<its run dir>/reward_model"
+        )
         raise ModelLoadError(
             f"reward.path={cfg.path!r} is not a reward model folder written by task=train_reward "
-            f"(no {META_FILE}). Train one with `python run.py task=train_reward`, then pass "
-            f"reward=local_rm reward.path=<its run dir>/reward_model"
+            f"(no {META_FILE}). Train one with {how}"
         )
     meta = json.loads((folder / META_FILE).read_text())
     if meta["input_format"] != cfg.input_format:

@@ -80,3 +80,32 @@ def platt_scaling(logits: torch.Tensor, labels: torch.Tensor, max_iter: int = 10
         optimizer.step(closure)
     a, b = params.detach().tolist()
     return a, b
+
+
+def average_ranks(x: torch.Tensor) -> torch.Tensor:
+    """Ranks 1..n of ``x`` ``[n]``, tied values sharing the mean of their ranks (float64)."""
+    order = x.double().argsort()
+    ranks = torch.empty(len(x), dtype=torch.float64)
+    ranks[order] = torch.arange(1, len(x) + 1, dtype=torch.float64)
+    _, inverse, counts = x.double().unique(return_inverse=True, return_counts=True)
+    sums = torch.zeros(len(counts), dtype=torch.float64).index_add_(0, inverse, ranks)
+    return (sums / counts)[inverse]
+
+
+def spearman(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Spearman's ρ: the Pearson correlation of the average ranks of ``x`` and ``y`` ``[n]``.
+
+    With ``y`` a 0/1 label it is the rank-biserial agreement of a score with the label;
+    NaN when either side is constant (no ranking to correlate).
+    """
+    rx, ry = average_ranks(x) - (len(x) + 1) / 2, average_ranks(y) - (len(y) + 1) / 2
+    return (rx * ry).sum() / (rx.pow(2).sum() * ry.pow(2).sum()).sqrt()
+
+
+def group_spread(scores: torch.Tensor, group_size: int) -> torch.Tensor:
+    """Mean over prompts of the std of the scores of a prompt's ``group_size`` samples.
+
+    ``scores`` ``[B*G]``, grouped by prompt (the sampler's order); the std is the sample std,
+    as GRPO's per-group advantage normalisation uses. The signal GRPO has to work with.
+    """
+    return scores.view(-1, group_size).std(dim=1).mean()

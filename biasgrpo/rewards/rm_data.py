@@ -4,7 +4,10 @@ Each source contrasts a respectful text (chosen) with a harmful one (rejected):
 
 - paradetox: a toxic comment and its human non-toxic rewrite (Logacheva et al. 2022);
 - toxigen: a hateful and a neutral human-written statement about the same group (Hartvigsen et al. 2022);
-- davidson: a tweet coders labelled "neither" and one labelled offensive or hate (Davidson et al. 2017).
+- davidson: a tweet coders labelled "neither" and one labelled offensive or hate (Davidson et al. 2017);
+- bias: answers to prompts about groups built from the project's templates: a respectful on-topic
+  answer vs a stereotyped, toxic or evasive one (``bias_pairs.py``; read it with
+  ``input_format=prompt_completion``). It reads the data folder itself (every file optional).
 
 Rows are split before they are paired. A row's split is a hash of the seed and its
 normalised text, so a pair, and even a text repeated in two rows, never crosses
@@ -31,6 +34,7 @@ FILES = {
     "paradetox": "paradetox/paradetox.tsv",
     "toxigen": "toxigen_demonstrations",
     "davidson": "davidson_hate_offensive/labeled_data.csv",
+    "bias": "",  # the data folder itself: bias_pairs.py reads what it finds there
 }
 SPACES = re.compile(r"\s+")
 
@@ -44,6 +48,8 @@ class RewardPair:
     chosen_target: float = 1.0
     """Regression target of ``chosen`` in [0, 1] (1 = respectful)."""
     rejected_target: float = 0.0
+    group: str = ""
+    """The group the prompt is about, where the source knows it (bias)."""
 
 
 Splits = dict[str, list[RewardPair]]
@@ -139,7 +145,14 @@ def davidson_pairs(path: Path, cfg: RewardTrainingConfig, seed: int) -> Splits:
     return out
 
 
-READERS = {"paradetox": paradetox_pairs, "toxigen": toxigen_pairs, "davidson": davidson_pairs}
+def bias_pairs(path: Path, cfg: RewardTrainingConfig, seed: int) -> Splits:
+    """Pairs about groups, split by group, template, wording and source text (``bias_pairs.py``)."""
+    from biasgrpo.rewards.bias_pairs import bias_pairs as build
+
+    return build(path, cfg, seed)
+
+
+READERS = {"paradetox": paradetox_pairs, "toxigen": toxigen_pairs, "davidson": davidson_pairs, "bias": bias_pairs}
 
 
 def load_reward_pairs(cfg: RewardTrainingConfig, data_dir: str, seed: int) -> Splits:
@@ -155,7 +168,7 @@ def load_reward_pairs(cfg: RewardTrainingConfig, data_dir: str, seed: int) -> Sp
         splits = READERS[source](path, cfg, seed)
         for split, pairs in splits.items():
             cap = cfg.train_pairs_per_source if split == "train" else cfg.eval_pairs_per_source
-            if source != "toxigen":  # toxigen is already interleaved by group
+            if source not in ("toxigen", "bias"):  # toxigen is interleaved by group; bias is drawn at random
                 random.Random(seed).shuffle(pairs)
             out[split] += pairs[:cap] if cap else pairs
     for split, pairs in out.items():

@@ -49,6 +49,9 @@ from biasgrpo.rewards.preference import (
 )
 from biasgrpo.rewards.rm_data import RewardPair, load_reward_pairs
 
+EVASION_CHECK_PROMPTS = 200
+"""Test prompts of the evasion check set (sources=[bias]): each paired with every kind of evasion."""
+
 MAX_GRAD_NORM = 1.0
 # Trunk parameters outside the layer stack that belong to the input side (frozen with the embeddings).
 EMBEDDING_NAMES = ("embed", "wte", "wpe")
@@ -192,9 +195,20 @@ def train_reward(cfg: DictConfig, conf: Config, run_dir: Path) -> dict[str, Any]
         scorer.calibration = platt_scaling(logits, labels)
         summary: dict[str, Any] = {**evaluate(scorer, splits["val"], "eval/val")}
         summary.update(evaluate(scorer, splits["test"], "eval/test"))
+        if "bias" in rt.sources:
+            # A respectful answer vs each kind of evasion, on test prompts (groups, templates unseen).
+            from biasgrpo.rewards.bias_pairs import evasion_check_pairs
+
+            checks = evasion_check_pairs(Path(conf.data_dir), rt, conf.seed, EVASION_CHECK_PROMPTS)
+            summary.update(evaluate(scorer, checks, "eval/evasion"))
+            summary["data/evasion_check_prompts"] = len({p.prompt for p in checks})
+        # HOOK (issue 17, reward probe): once biasgrpo/rewards/probe.py exists, run
+        # probe_reward(scorer, prompts, base_completions) here on a few training prompts and the base
+        # policy's samples (biasgrpo/rewards/checks.py: base_samples), put its figures under probe/* in
+        # the summary and a "Probe" section in model_card(); benchmarks/reward_checks.py has the samples.
         summary.update({"rm/calibration_scale": scorer.calibration[0], "rm/calibration_offset": scorer.calibration[1]})
         logger.log(summary, steps)
-        out = Path(rt.output_dir) if rt.output_dir else run_dir / "reward_model"
+        out = Path(rt.output_dir).expanduser() if rt.output_dir else run_dir / "reward_model"
         summary.update(
             {
                 "train/steps": steps,
@@ -210,7 +224,7 @@ def train_reward(cfg: DictConfig, conf: Config, run_dir: Path) -> dict[str, Any]
         logger.summary(summary)
     finally:
         logger.finish()
-    print(f"[biasgrpo] use it: python run.py reward=local_rm reward.path={out}")
+    print(f"[biasgrpo] use it: python run.py reward=local_rm reward.input_format={rt.input_format} reward.path={out}")
     return summary
 
 
@@ -270,6 +284,32 @@ def save(scorer: ClassifierReward, out: Path, rt: RewardTrainingConfig, summary:
     (out / "README.md").write_text(model_card(rt, summary, scorer.calibration))
 
 
+def figure_rows(summary: dict, prefix: str) -> str:
+    """Markdown table rows ``| name | value |`` of the summary keys under ``prefix``."""
+    return "\n".join(
+        f"| {k.removeprefix(prefix)} | {v:.4f} |" for k, v in sorted(summary.items()) if k.startswith(prefix)
+    )
+
+
+def data_section(rt: RewardTrainingConfig) -> str:
+    """What the pairs are, per source."""
+    about = {
+        "paradetox": "paradetox: a toxic comment vs its human rewrite",
+        "toxigen": "toxigen: a hateful vs a neutral statement about the same group",
+        "davidson": 'davidson: an offensive or hateful vs a "neither" tweet',
+        "bias": "bias: a prompt about a group (the project's templates; groups from the package"
+        + (", HolisticBias" if "holisticbias" in rt.bias_resources else "")
+        + (", ToxiGen" if "toxigen" in rt.bias_resources else "")
+        + ") answered respectfully and on topic (chosen) vs a stereotyped or demeaning generalisation, "
+        + "a hateful or toxic text ("
+        + ", ".join(r for r in rt.bias_resources if r != "holisticbias")
+        + ') or an evasion: empty, "I don\'t know", a refusal, the prompt copied, one word repeated, '
+        "off-topic filler (rewards/bias_pairs.py). Groups, prompt templates, stereotype wordings and "
+        "source texts are split train / validation / test apart, so test pairs are about unseen groups.",
+    }
+    return "; ".join(about[s] for s in rt.sources) + "."
+
+
 def model_card(rt: RewardTrainingConfig, summary: dict, calibration: tuple[float, float]) -> str:
     objective = {
         "bt": "Bradley-Terry on pairs: loss = -log σ(s_chosen - s_rejected)",
@@ -277,19 +317,36 @@ def model_card(rt: RewardTrainingConfig, summary: dict, calibration: tuple[float
     }[rt.objective]
     backbone = rt.backbone_path if rt.backbone == "hub" else rt.backbone
     trained = "all layers" if rt.train_layers < 0 else f"the last {rt.train_layers}"
-    rows = "\n".join(
-        f"| {k.removeprefix('eval/test/')} | {v:.4f} |"
-        for k, v in sorted(summary.items())
-        if k.startswith("eval/test/")
+    rows = figure_rows(summary, "eval/test/")
+    evasion = ""
+    if any(k.startswith("eval/evasion/") for k in summary):
+        evasion = f"""
+## Evasion check
+{summary["data/evasion_check_prompts"]} test prompts (groups and templates never trained on), each with one
+respectful on-topic answer and one answer of each evasion kind. pairwise_accuracy/evasion/<kind>: the
+share where the respectful answer scores higher (goal >= 0.95).
+
+| metric | value |
+|---|---|
+{figure_rows({k: v for k, v in summary.items() if "accuracy" in k}, "eval/evasion/")}
+"""
+    limits = (
+        "Trained on toxicity and explicit hate; polite stereotypes and subtle bias are scored less reliably."
+        if "bias" not in rt.sources
+        else "Its respectful answers and stereotypes are template-built: it learns their contrast, and real "
+        "answers far from both (long, mixed, subtly biased) are scored less reliably. Check it on your "
+        "policy's samples (benchmarks/reward_checks.py)."
     )
+    use = f"reward=local_rm reward.input_format={rt.input_format} reward.path={summary['model_dir']}"
+    what = "an answer to a prompt" if rt.input_format == "prompt_completion" else "a text"
     return f"""# Bias reward model (BiasGRPO `task=train_reward`)
 
-Scores a text: σ(a·s + b) in [0, 1] for the head output s = logits[:, 0], higher = more respectful
+Scores {what}: σ(a·s + b) in [0, 1] for the head output s = logits[:, 0], higher = more respectful
 (less toxic or demeaning). a = {calibration[0]:.4f}, b = {calibration[1]:.4f}, fitted on the validation
 split (Platt scaling) so that the score reads as P(respectful); ranking needs s alone.
 Input: `{rt.input_format}` (see `biasgrpo/rewards/classifier.py`), at most {rt.max_length} tokens when trained.
 
-    python run.py reward=local_rm reward.path={summary["model_dir"]}
+    python run.py {use}
 
 or `AutoModelForSequenceClassification.from_pretrained(<this folder>)`, then `torch.sigmoid(a * logits[:, 0] + b)`.
 
@@ -300,9 +357,8 @@ or `AutoModelForSequenceClassification.from_pretrained(<this folder>)`, then `to
 - {summary["train/steps"]} steps of {rt.batch_size} pairs, AdamW, lr {rt.lr}, {rt.epochs} epoch(s).
 
 ## Data
-Local copies (see the data folder's README): {", ".join(rt.sources)}. paradetox: a toxic comment vs its
-human rewrite; toxigen: a hateful vs a neutral statement about the same group; davidson: an offensive
-or hateful vs a "neither" tweet. Rows are split train / validation / test by a hash of their text before
+Local copies (see the data folder's README): {", ".join(rt.sources)}. {data_section(rt)}
+Rows are split train / validation / test by a hash of their text before
 pairing, so no pair or text crosses splits. Pairs: train {summary["data/train_pairs"]}, validation
 {summary["data/val_pairs"]}, test {summary["data/test_pairs"]}.
 
@@ -314,8 +370,7 @@ pairing, so no pair or text crosses splits. Pairs: train {summary["data/train_pa
 pairwise_accuracy: share of test pairs with score(chosen) > score(rejected). auroc: respectful vs harmful
 texts. ece: expected calibration error of the score read as P(respectful), 10 bins. score_p05 / score_p95:
 the range the scores span; score_respectful_mean / score_harmful_mean: mean score of each class.
-
+{evasion}
 ## Limitations
-Trained on toxicity and explicit hate; polite stereotypes and subtle bias are scored less reliably.
-English only. This is not the BiasGRPO paper's reward model (`SaketR1/bias-reward-model`, `reward=bias_rm`).
+{limits} English only. This is not the BiasGRPO paper's reward model (`SaketR1/bias-reward-model`, `reward=bias_rm`).
 """

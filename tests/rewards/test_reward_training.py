@@ -148,3 +148,44 @@ def test_default_reward_model_quality(tmp_path: Path) -> None:
     demeaning = reward.score([""] * len(CHECK_PAIRS), [d for _, d in CHECK_PAIRS])
     assert (neutral > demeaning).float().mean() >= 0.8
     assert not torch.isnan(neutral).any()
+
+
+def test_bias_recipe_trains_end_to_end(train_tiny_rm: Callable[..., dict], tmp_path: Path) -> None:
+    """reward_training=bias on the tiny backbone: prompt and answer read, evasion check in the card."""
+    out = tmp_path / "bias_rm"
+    summary = train_tiny_rm(
+        "reward_training=bias",
+        f"reward_training.output_dir={out}",
+        "reward_training.train_pairs_per_source=64",
+        "reward_training.eval_pairs_per_source=32",
+        "reward_training.max_length=96",
+    )
+    assert summary["model_dir"] == str(out)
+    assert summary["data/train_pairs"] == 64 and summary["data/evasion_check_prompts"] >= 100
+    for kind in ("empty", "dont_know", "refusal", "copy", "repeat", "off_topic"):
+        assert 0.0 <= summary[f"eval/evasion/pairwise_accuracy/evasion/{kind}"] <= 1.0
+    assert 0.0 <= summary["eval/test/pairwise_accuracy/bias/stereotype"] <= 1.0
+    meta = json.loads((out / "biasgrpo_reward.json").read_text())
+    assert meta["input_format"] == "prompt_completion" and meta["training"]["sources"] == ["bias"]
+    card = (out / "README.md").read_text()
+    assert "## Evasion check" in card and "reward.input_format=prompt_completion" in card
+    accuracy = summary["eval/evasion/pairwise_accuracy/evasion/refusal"]
+    assert f"| pairwise_accuracy/evasion/refusal | {accuracy:.4f} |" in card
+    # reward=bias_local reads it (prompt and answer), its score in [0, 1].
+    cfg = validate(compose_config(["reward=bias_local", f"reward.path={out}", "device=cpu"])).reward
+    assert cfg.input_format == "prompt_completion"
+    reward = build_reward(cfg)
+    scores = reward.score(["What are teenagers like?"] * 2, ["Teenagers differ a lot.", ""])
+    assert scores.shape == (2,) and ((scores >= 0) & (scores <= 1)).all()
+
+
+def test_bias_local_without_a_model_says_how_to_train_it(tmp_path: Path) -> None:
+    cfg = validate(compose_config(["reward=bias_local", f"reward.path={tmp_path / 'none'}", "device=cpu"])).reward
+    with pytest.raises(ModelLoadError, match="reward_training=bias"):
+        build_reward(cfg)
+
+
+def test_bad_bias_resource_names_the_key(rm_data_dir: Path) -> None:
+    overrides = ["task=train_reward", f"data_dir={rm_data_dir}", "reward_training.bias_resources=[bbq]"]
+    with pytest.raises(ConfigError, match=r"reward_training\.bias_resources"):
+        validate(compose_config(overrides))
