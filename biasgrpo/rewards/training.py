@@ -47,6 +47,7 @@ from biasgrpo.rewards.preference import (
     platt_scaling,
     regression_loss,
 )
+from biasgrpo.rewards.probe import probe_base_model
 from biasgrpo.rewards.rm_data import RewardPair, load_reward_pairs
 
 EVASION_CHECK_PROMPTS = 200
@@ -202,10 +203,8 @@ def train_reward(cfg: DictConfig, conf: Config, run_dir: Path) -> dict[str, Any]
             checks = evasion_check_pairs(Path(conf.data_dir), rt, conf.seed, EVASION_CHECK_PROMPTS)
             summary.update(evaluate(scorer, checks, "eval/evasion"))
             summary["data/evasion_check_prompts"] = len({p.prompt for p in checks})
-        # HOOK (issue 17, reward probe): once biasgrpo/rewards/probe.py exists, run
-        # probe_reward(scorer, prompts, base_completions) here on a few training prompts and the base
-        # policy's samples (biasgrpo/rewards/checks.py: base_samples), put its figures under probe/* in
-        # the summary and a "Probe" section in model_card(); benchmarks/reward_checks.py has the samples.
+        # The reward probe (rewards/probe.py): degenerate answers against the base policy's own samples.
+        summary.update(probe_base_model(scorer, conf))
         summary.update({"rm/calibration_scale": scorer.calibration[0], "rm/calibration_offset": scorer.calibration[1]})
         logger.log(summary, steps)
         out = Path(rt.output_dir).expanduser() if rt.output_dir else run_dir / "reward_model"
@@ -278,7 +277,7 @@ def save(scorer: ClassifierReward, out: Path, rt: RewardTrainingConfig, summary:
         "calibration": scorer.calibration,
         "score": "sigmoid(calibration[0] * logits[:, 0] + calibration[1])",
         "training": {k: v for k, v in vars(rt).items() if k != "output_dir"},
-        "metrics": {k: v for k, v in summary.items() if k.startswith(("eval/", "data/"))},
+        "metrics": {k: v for k, v in summary.items() if k.startswith(("eval/", "data/", "probe/"))},
     }
     (out / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
     (out / "README.md").write_text(model_card(rt, summary, scorer.calibration))
@@ -330,6 +329,19 @@ share where the respectful answer scores higher (goal >= 0.95).
 |---|---|
 {figure_rows({k: v for k, v in summary.items() if "accuracy" in k}, "eval/evasion/")}
 """
+    probe = ""
+    if "probe/base_mean" in summary:
+        numbers = {k: v for k, v in summary.items() if k.startswith("probe/") and isinstance(v, float)}
+        probe = f"""
+## Probe
+Degenerate answers (empty, "I don't know.", a refusal, the prompt copied, one word repeated) scored next
+to the mean of the base policy's own samples (rewards/probe.py). Flagged (>= that mean):
+{summary.get("probe/flagged") or "none"}.
+
+| metric | value |
+|---|---|
+{figure_rows(numbers, "probe/")}
+"""
     limits = (
         "Trained on toxicity and explicit hate; polite stereotypes and subtle bias are scored less reliably."
         if "bias" not in rt.sources
@@ -370,7 +382,7 @@ pairing, so no pair or text crosses splits. Pairs: train {summary["data/train_pa
 pairwise_accuracy: share of test pairs with score(chosen) > score(rejected). auroc: respectful vs harmful
 texts. ece: expected calibration error of the score read as P(respectful), 10 bins. score_p05 / score_p95:
 the range the scores span; score_respectful_mean / score_harmful_mean: mean score of each class.
-{evasion}
+{evasion}{probe}
 ## Limitations
 {limits} English only. This is not the BiasGRPO paper's reward model (`SaketR1/bias-reward-model`, `reward=bias_rm`).
 """

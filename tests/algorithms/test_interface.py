@@ -58,6 +58,8 @@ def test_an_algorithm_written_against_the_protocol_trains(
     make_cfg: Callable[..., DictConfig], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(ALGORITHMS, "reinforce", (ReinforceConfig, Reinforce))
+    group = ConfigStore.instance().repo["algorithm"]
+    monkeypatch.setattr(ConfigStore.instance(), "repo", {**ConfigStore.instance().repo, "algorithm": dict(group)})
     ConfigStore.instance().store(group="algorithm", name="reinforce", node=ReinforceConfig)
     cfg = make_cfg("algorithm=reinforce", *EASY_REWARD_RUN)
     first, last = reward_rise(cfg, tmp_path)

@@ -84,6 +84,10 @@ def test_run_files_hold_the_held_out_figures(train_tiny_rm: Callable[..., dict],
     assert any("eval/val/auroc" in r for r in steps)  # eval_every=2
     meta = json.loads((Path(summary["model_dir"]) / "biasgrpo_reward.json").read_text())
     assert meta["input_format"] == "completion" and meta["objective"] == "bt"
+    # The reward probe ran against the base policy's samples and went into the metadata and the card.
+    assert 0.0 <= saved["probe/base_mean"] <= 1.0 and "probe/empty" in saved
+    assert meta["metrics"]["probe/base_mean"] == pytest.approx(saved["probe/base_mean"])
+    assert "## Probe" in (Path(summary["model_dir"]) / "README.md").read_text()
 
 
 def test_input_format_must_match_training(train_tiny_rm: Callable[..., dict]) -> None:
