@@ -260,6 +260,12 @@ class BenchmarkConfig:
     batch_size: int = 16
     """Prompts per generate call (heldout_reward, bold, rtp), sequences per lm-eval forward pass
     (bbq, truthfulqa) and texts per toxicity-scorer pass."""
+    lm_backend: str = "prefix"
+    """bbq, truthfulqa: how lm-eval computes the choices' log-likelihoods. prefix: each distinct
+    context run once and every choice scored from its KV cache (biasgrpo/benchmarks/prefix_lm.py,
+    several times faster); hflm: lm-eval's own HFLM, one forward pass per (context, choice). The
+    figures are the same (docs/evaluation.md); hflm is there to check that, and for models whose
+    layers do not cache their whole past (sliding-window or recurrent layers)."""
     max_new_tokens: int = 64
     """Continuation length cap (heldout_reward, bold, rtp)."""
     num_samples: int = 1
@@ -419,6 +425,7 @@ PAIR_KINDS = ("paradetox_pairs", "table")
 BENCHMARK_KINDS = ("heldout_reward", "bold", "rtp", "bbq", "truthfulqa")
 BENCHMARK_SOURCES = ("auto", "local", "hub")
 TOXICITY_SCORERS = ("local_rm", "classifier")
+LM_BACKENDS = ("prefix", "hflm")
 LOGGER_KINDS = ("wandb", "none")
 
 
@@ -492,6 +499,7 @@ def _validate_benchmark(b: BenchmarkConfig, key: str) -> None:
     _one_of(f"{key}.kind", b.kind, BENCHMARK_KINDS)
     _one_of(f"{key}.source", b.source, BENCHMARK_SOURCES)
     _one_of(f"{key}.scorer", b.scorer, TOXICITY_SCORERS)
+    _one_of(f"{key}.lm_backend", b.lm_backend, LM_BACKENDS)
     _check(b.limit >= 0, f"{key}.limit", b.limit, ">= 0")
     for name in ("batch_size", "max_new_tokens", "num_samples"):
         _check(getattr(b, name) > 0, f"{key}.{name}", getattr(b, name), "> 0")

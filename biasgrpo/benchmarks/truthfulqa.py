@@ -70,13 +70,14 @@ class TruthfulQA:
     def __init__(self, name: str, cfg: BenchmarkConfig, data_dir: str) -> None:
         self.name = name
         self.batch_size = cfg.batch_size
+        self.lm_backend = cfg.lm_backend
         self.sample = Subsample(name, load_questions(cfg, data_dir), lambda q: "all", cfg.limit, "questions", "set")
         self.docs = flatten(self.sample.rows)
         self.info = {"data": data_source(cfg.source, data_dir, LOCAL_FILE, HUB_ID)}
 
     def evaluate(self, policy: Policy) -> tuple[dict[str, float], list[dict[str, Any]]]:
         with json_dataset(self.docs) as dataset_kwargs:
-            out = run_lm_eval(policy, [load_task(TASK, dataset_kwargs)], self.batch_size)
+            out = run_lm_eval(policy, [load_task(TASK, dataset_kwargs)], self.batch_size, self.lm_backend)
         rows: dict[int, dict[str, Any]] = {}
         for doc, lls in choice_loglikelihoods(out, TASK):
             row = rows.setdefault(doc["index"], {"question": doc["question"]})

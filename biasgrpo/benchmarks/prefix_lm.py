@@ -1,0 +1,172 @@
+"""lm-eval's HFLM with its log-likelihoods computed once per context: every choice scored from a KV cache.
+
+A multiple-choice task asks lm-eval for one log-likelihood per (context, choice): BBQ has twelve
+choices per question, and TruthfulQA repeats its six-shot primer for every MC1 and MC2 choice.
+lm-eval's HFLM runs the whole context again for each request. :class:`PrefixLM` takes the same
+requests, tokenised by HFLM's own code (``TemplateLM._encode_pair``: the context encoded alone, the
+continuation as the rest of the joint encoding, trailing spaces moved to the continuation), and
+
+1. splits each into the tokens fed before its continuation (the *prefix*) and the continuation,
+   after HFLM's left truncation to ``max_length + 1`` tokens (:func:`split_request`);
+2. groups the requests by prefix and runs each distinct prefix once; prefixes are visited in sorted
+   order, so a prefix reuses the KV cache of the one before it up to their common part
+   (:func:`common_length`; TruthfulQA's primer is then run once for all questions);
+3. scores every continuation from its prefix's cache: the prefix's last position predicts the
+   first token, and the continuations longer than one token run their other tokens in batches of
+   ``batch_size`` over the cache repeated for each (right padding, which causal attention never
+   lets an earlier position see).
+
+The answer per request is HFLM's: the sum of the continuation's token log-probabilities
+(``log_softmax`` in ``softmax_dtype``) and whether each token is the arg-max. Under causal attention
+the key/value states of a position depend only on the tokens up to it, so this computes the same
+quantities as HFLM; only floating-point summation order differs (about 1e-6 in float32;
+tests/benchmarks/test_lm_eval_agreement.py checks the figures and the log-likelihoods).
+
+Everything else (tokenisation, ``max_length``, ``generate_until``, rolling log-likelihoods) is
+HFLM's. The cache keeps every layer's whole past (transformers' ``DynamicLayer``), and the model
+applies its own attention mask to it, so sliding-window attention is handled too (tested); a model
+whose forward pass puts other layers in the cache (recurrent or linear attention) stops with a
+message naming ``lm_backend``. Prompt-tuning PEFT adapters (virtual tokens) are not supported; LoRA is.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from lm_eval.api.registry import register_model
+from lm_eval.models.huggingface import HFLM
+from tqdm import tqdm
+from transformers import DynamicCache
+from transformers.cache_utils import DynamicLayer
+
+from biasgrpo.errors import ConfigError
+
+Request = tuple[tuple[str, str] | None, list[int], list[int]]  # (strings, context tokens, continuation tokens)
+
+
+def split_request(context: list[int], continuation: list[int], max_length: int) -> tuple[tuple[int, ...], list[int]]:
+    """(prefix, continuation): the tokens HFLM feeds before the continuation, and the continuation.
+
+    HFLM feeds ``(context + continuation)[-(max_length + 1):][:-1]`` and scores the last
+    ``len(continuation)`` positions, so the prefix is that window without the continuation.
+    It is never empty: HFLM requires ``len(continuation) <= max_length``.
+    """
+    if not context or not continuation or len(continuation) > max_length:
+        raise ValueError(
+            f"a request needs a context and a continuation of 1 to max_length={max_length} tokens, "
+            f"got {len(context)} and {len(continuation)}"
+        )
+    window = (context + continuation)[-(max_length + 1) :]
+    return tuple(window[: -len(continuation)]), continuation
+
+
+def common_length(a: tuple[int, ...], b: tuple[int, ...]) -> int:
+    """Length of the longest common prefix of two token sequences."""
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def score(logprobs: torch.Tensor, tokens: list[int]) -> tuple[float, bool]:
+    """HFLM's answer: (sum of the tokens' log-probs, every token the arg-max) from ``logprobs [n, V]``."""
+    target = torch.tensor(tokens, dtype=torch.long, device=logprobs.device)
+    greedy = bool((logprobs.argmax(dim=-1) == target).all())
+    return float(logprobs.gather(1, target.unsqueeze(1)).sum()), greedy
+
+
+@dataclass
+class Prefix:
+    """A prefix run through the model: its tokens, key/value states per layer, last log-probs ``[V]``."""
+
+    tokens: tuple[int, ...]
+    states: list[tuple[torch.Tensor, torch.Tensor]]  # per layer: keys, values [1, heads, len(tokens), head_dim]
+    last: torch.Tensor
+
+
+@register_model("biasgrpo-prefix")
+class PrefixLM(HFLM):
+    """HFLM (same constructor, same tokenisation) that runs each distinct context once per evaluation."""
+
+    def _loglikelihood_tokens(
+        self, requests: list[Request], disable_tqdm: bool = False, override_bs: int | None = None
+    ) -> list[tuple[float, bool]]:
+        if self.backend != "causal":
+            return super()._loglikelihood_tokens(requests, disable_tqdm=disable_tqdm, override_bs=override_bs)
+        batch_size = override_bs or (self.batch_size if isinstance(self.batch_size, int) else self.max_batch_size)
+        splits = [split_request(context, continuation, self.max_length) for _, context, continuation in requests]
+        groups: dict[tuple[int, ...], list[int]] = defaultdict(list)
+        for i, (prefix, _) in enumerate(splits):
+            groups[prefix].append(i)
+
+        answers: list[tuple[float, bool] | None] = [None] * len(requests)
+        previous: Prefix | None = None
+        with tqdm(total=len(requests), disable=disable_tqdm or self.rank != 0, desc="Prefix log-likelihoods") as bar:
+            for tokens in sorted(groups):  # sorted: the previous prefix shares the most with this one
+                previous = self._run_prefix(tokens, previous)
+                members = groups[tokens]
+                scored = self._score_continuations(previous, [splits[i][1] for i in members], batch_size)
+                for i, answer in zip(members, scored, strict=True):
+                    answers[i] = answer
+                    if requests[i][0] is not None:  # rolling windows have no cache key (as in HFLM)
+                        self.cache_hook.add_partial("loglikelihood", requests[i][0], answer)
+                bar.update(len(members))
+        return answers  # type: ignore[return-value]
+
+    def _forward(self, ids: torch.Tensor, start: int, cache: DynamicCache, logits_to_keep: int = 0) -> torch.Tensor:
+        """Logits ``[b, t, V]`` (the last ``logits_to_keep``; 0 = all) of ``ids [b, t]`` at positions from ``start``."""
+        positions = torch.arange(start, start + ids.shape[1], device=self.device).expand(ids.shape[0], -1)
+        with (
+            torch.no_grad(),
+            torch.autocast(
+                device_type=self.device.type,
+                dtype=self.mixed_precision_dtype,
+                enabled=self.mixed_precision_dtype is not None,
+            ),
+        ):
+            out = self.model(
+                input_ids=ids, position_ids=positions, cache=cache, use_cache=True, logits_to_keep=logits_to_keep
+            )
+        return out.logits
+
+    def _run_prefix(self, tokens: tuple[int, ...], previous: Prefix | None) -> Prefix:
+        """Run ``tokens``, reusing ``previous``'s states for the part they share (at least one token runs)."""
+        reuse = min(common_length(previous.tokens, tokens), len(tokens) - 1) if previous is not None else 0
+        cache = (
+            DynamicCache(ddp_cache_data=[(k[:, :, :reuse], v[:, :, :reuse]) for k, v in previous.states])
+            if previous is not None and reuse > 0
+            else DynamicCache()
+        )
+        ids = torch.tensor([tokens[reuse:]], dtype=torch.long, device=self.device)
+        logits = self._forward(ids, reuse, cache, logits_to_keep=1)
+        if any(type(layer) is not DynamicLayer for layer in cache.layers):
+            raise ConfigError(
+                f"lm_backend=prefix needs a model whose every layer caches its whole past; "
+                f"{type(self.model).__name__} has {sorted({type(la).__name__ for la in cache.layers})}. "
+                "Set benchmark.<name>.lm_backend=hflm (lm-eval's HFLM) for this model"
+            )
+        last = F.log_softmax(logits[0, -1], dim=-1, dtype=self.softmax_dtype)
+        return Prefix(tokens, [(layer.keys, layer.values) for layer in cache.layers], last)
+
+    def _score_continuations(
+        self, prefix: Prefix, continuations: list[list[int]], batch_size: int
+    ) -> list[tuple[float, bool]]:
+        """HFLM's (log-likelihood, is-greedy) of each continuation after ``prefix``."""
+        answers = {j: score(prefix.last.unsqueeze(0), c) for j, c in enumerate(continuations) if len(c) == 1}
+        longer = sorted((j for j, c in enumerate(continuations) if len(c) > 1), key=lambda j: -len(continuations[j]))
+        for at in range(0, len(longer), batch_size):
+            chunk = [continuations[j] for j in longer[at : at + batch_size]]
+            width = len(chunk[0]) - 1  # longest first; every token but the last is fed
+            # Right-padded (with any token): causal attention never lets a real position see the padding.
+            ids = torch.tensor([c[:-1] + [c[-1]] * (width + 1 - len(c)) for c in chunk], device=self.device)
+            repeated = [(k.expand(len(chunk), -1, -1, -1), v.expand(len(chunk), -1, -1, -1)) for k, v in prefix.states]
+            logits = self._forward(ids, len(prefix.tokens), DynamicCache(ddp_cache_data=repeated))  # [b, width, V]
+            logprobs = F.log_softmax(logits, dim=-1, dtype=self.softmax_dtype)
+            for row, (j, tokens) in enumerate(zip(longer[at : at + batch_size], chunk)):
+                answers[j] = score(torch.cat([prefix.last.unsqueeze(0), logprobs[row, : len(tokens) - 1]]), tokens)
+        return [answers[j] for j in range(len(continuations))]

@@ -1,0 +1,150 @@
+"""PrefixLM (each context once, choices from its KV cache) against lm-eval's HFLM, request by request."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+from lm_eval.api.instance import Instance
+from lm_eval.models.huggingface import HFLM
+from transformers import MistralConfig, MistralForCausalLM
+
+from biasgrpo.benchmarks.prefix_lm import PrefixLM, common_length, score, split_request
+from biasgrpo.config import ModelConfig
+from biasgrpo.policy import Policy, tiny_tokenizer
+
+CONTEXTS = [
+    "I saw a grandson and their grandfather last week.\n\nQ: Who was not comfortable?\nA:",
+    "I saw a grandson and their grandfather last month.\n\nQ: Who was not comfortable?\nA:",
+    "I saw a grandson and their grandfather last week.\n\nQ: Who was comfortable?\nA:",
+    "Trailing spaces move to the continuation  ",
+    "",  # empty: HFLM conditions on the prefix token
+]
+CHOICES = [" Unknown", " The grandfather", " The grandson who lives here", "!", " Can't be determined"]
+
+
+def requests(pairs: list[tuple[str, str]]) -> list[Instance]:
+    return [Instance("loglikelihood", {}, pair, i) for i, pair in enumerate(pairs)]
+
+
+def both(model: torch.nn.Module, tokenizer, reqs: list[Instance], **kwargs: object) -> tuple[list, list]:
+    """HFLM's and PrefixLM's answers to the same requests, built with the same arguments."""
+    theirs = HFLM(pretrained=model, tokenizer=tokenizer, **kwargs).loglikelihood(reqs, disable_tqdm=True)
+    ours = PrefixLM(pretrained=model, tokenizer=tokenizer, **kwargs).loglikelihood(reqs, disable_tqdm=True)
+    return theirs, ours
+
+
+def assert_same(theirs: list[tuple[float, bool]], ours: list[tuple[float, bool]]) -> None:
+    assert len(ours) == len(theirs)
+    for (ll_theirs, greedy_theirs), (ll_ours, greedy_ours) in zip(theirs, ours):
+        assert ll_ours == pytest.approx(ll_theirs, rel=1e-6, abs=1e-5)
+        assert greedy_ours == greedy_theirs
+
+
+@pytest.fixture(scope="module")
+def lora_policy() -> Policy:
+    """The tiny model with LoRA adapters that change its outputs (PEFT starts them at zero)."""
+    torch.manual_seed(0)
+    policy = Policy(ModelConfig(name="tiny", loader="tiny"), torch.device("cpu"), needs_reference=False)
+    with torch.no_grad():
+        for name, p in policy.model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.5)
+    return policy
+
+
+# ----------------------------------------------------------------- pure maths ---
+def test_split_request_is_hflms_window_without_the_continuation() -> None:
+    assert split_request([1, 2, 3], [4, 5], max_length=10) == ((1, 2, 3), [4, 5])
+    # HFLM feeds (ctx + cont)[-(max_length + 1):][:-1] = [3, 4] and scores 4, 5 from positions of 3, 4.
+    assert split_request([1, 2, 3], [4, 5], max_length=2) == ((3,), [4, 5])
+    assert split_request([1, 2, 3], [4, 5], max_length=3) == ((2, 3), [4, 5])
+    with pytest.raises(ValueError, match="max_length=2"):
+        split_request([1], [4, 5, 6], max_length=2)
+
+
+def test_common_length() -> None:
+    assert common_length((1, 2, 3), (1, 2, 4, 5)) == 2
+    assert common_length((1, 2), (1, 2, 3)) == 2
+    assert common_length((7,), (1,)) == 0
+    assert common_length((), (1,)) == 0
+
+
+def test_score_sums_the_tokens_log_probs_and_checks_each_is_the_argmax() -> None:
+    logprobs = torch.log(torch.tensor([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]]))
+    ll, greedy = score(logprobs, [0, 2])
+    assert ll == pytest.approx(float(torch.log(torch.tensor(0.7 * 0.6))))
+    assert greedy is True
+    ll, greedy = score(logprobs, [1, 2])
+    assert ll == pytest.approx(float(torch.log(torch.tensor(0.2 * 0.6))))
+    assert greedy is False
+
+
+# ------------------------------------------------------------- against HFLM ---
+@pytest.mark.parametrize("batch_size", [1, 3, 16])
+def test_every_request_agrees_with_hflm(lora_policy: Policy, batch_size: int) -> None:
+    reqs = requests([(c, k) for c in CONTEXTS for k in CHOICES])
+    theirs, ours = both(lora_policy.model, lora_policy.tokenizer, reqs, batch_size=batch_size)
+    assert_same(theirs, ours)
+    assert len({ll for ll, _ in ours}) == len(ours)  # a real comparison: no two requests score the same
+
+
+def test_left_truncation_agrees_with_hflm(lora_policy: Policy) -> None:
+    """Contexts longer than max_length lose their left end exactly as in HFLM."""
+    reqs = requests([(c, k) for c in CONTEXTS[:3] for k in CHOICES])
+    theirs, ours = both(lora_policy.model, lora_policy.tokenizer, reqs, batch_size=4, max_length=40)
+    assert_same(theirs, ours)
+    untruncated = PrefixLM(pretrained=lora_policy.model, tokenizer=lora_policy.tokenizer, batch_size=4)
+    full = untruncated.loglikelihood(reqs, disable_tqdm=True)
+    assert all(a[0] != pytest.approx(b[0]) for a, b in zip(ours, full))  # truncation took effect on every one
+
+
+def test_greedy_continuations_agree_with_hflm(lora_policy: Policy) -> None:
+    """Continuations the model itself would produce greedily: is_greedy is True in both."""
+    tok, model = lora_policy.tokenizer, lora_policy.model
+    pairs = []
+    for context in CONTEXTS[:3]:
+        ids = torch.tensor([tok.encode(context)])
+        with torch.no_grad():
+            out = model.generate(input_ids=ids, max_new_tokens=4, do_sample=False, pad_token_id=0)
+        for n in (1, 4):
+            pairs.append((context, tok.decode(out[0, ids.shape[1] : ids.shape[1] + n])))
+    theirs, ours = both(model, tok, requests([*pairs, (CONTEXTS[0], " zzz")]), batch_size=4)
+    assert_same(theirs, ours)
+    assert [g for _, g in ours] == [True] * len(pairs) + [False]
+
+
+def test_sliding_window_model_agrees_with_hflm() -> None:
+    """The whole past is cached and the model's own mask applies its window: still HFLM's answers."""
+    torch.manual_seed(0)
+    tok = tiny_tokenizer()
+    config = MistralConfig(
+        vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, sliding_window=8, initializer_range=0.5, pad_token_id=0, eos_token_id=1,
+        bos_token_id=None,
+    )  # fmt: skip
+    model = MistralForCausalLM(config).eval()
+    theirs, ours = both(model, tok, requests([(c, k) for c in CONTEXTS[:3] for k in CHOICES]), batch_size=4)
+    assert_same(theirs, ours)
+
+
+def test_contexts_share_their_common_prefix(lora_policy: Policy, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each distinct context runs once, and only the tokens it does not share with the one before it."""
+    lm = PrefixLM(pretrained=lora_policy.model, tokenizer=lora_policy.tokenizer, batch_size=16)
+    fed: list[tuple[int, int]] = []  # (rows, tokens) of each prefix forward pass
+    forward = lm._forward
+
+    def counting(ids: torch.Tensor, start: int, cache, logits_to_keep: int = 0) -> torch.Tensor:
+        if logits_to_keep == 1:
+            fed.append((ids.shape[0], ids.shape[1]))
+        return forward(ids, start, cache, logits_to_keep)
+
+    monkeypatch.setattr(lm, "_forward", counting)
+    lm.loglikelihood(requests([(c, k) for c in CONTEXTS[:3] for k in CHOICES]), disable_tqdm=True)
+    tokens = sorted(tuple(lm.tok_encode(c)) for c in CONTEXTS[:3])
+    expected = [len(tokens[0])] + [len(b) - common_length(a, b) for a, b in itertools.pairwise(tokens)]
+    assert fed == [(1, n) for n in expected]
+    # By hand (one token per character): "...last month..." (82) first, then "...last week...Who was
+    # comfortable" (77, 44 shared with it), then "...Who was not comfortable" (81, 62 shared).
+    assert expected == [82, 77 - 44, 81 - 62]
