@@ -152,8 +152,10 @@ def compare_backends(conf: Any, names: list[str], check: bool) -> None:
             f"{h['cpu']:9.1f} {p['cpu']:10.1f} {h['cpu'] / p['cpu']:6.2f} "
             f"{h['wall'] / h['n']:9.3f} {p['wall'] / p['n']:10.3f}"
         )
-        if check:
-            checks += agreement(name, runs)
+        if check:  # printed as soon as known, so a long run that is stopped keeps what it found
+            lines = agreement(name, runs)
+            print("\n".join(["[eval_speed] agreement:", *lines]))
+            checks += lines
     print("\n".join(["", *table]))
     if check:
         print("\n".join(["", "[eval_speed] agreement, hflm vs prefix on the same rows:", *checks]))

@@ -12,9 +12,12 @@ continuation as the rest of the joint encoding, trailing spaces moved to the con
    order, so a prefix reuses the KV cache of the one before it up to their common part
    (:func:`common_length`; TruthfulQA's primer is then run once for all questions);
 3. scores every continuation from its prefix's cache: the prefix's last position predicts the
-   first token, and the continuations longer than one token run their other tokens in batches of
-   ``batch_size`` over the cache repeated for each (right padding, which causal attention never
-   lets an earlier position see).
+   first token; identical continuations are scored once; the continuations longer than one token
+   run their other tokens in one forward pass per ``batch_size`` of them, packed end to end in a
+   single row whose mask (:func:`packed_mask`) lets each see the prefix and its own earlier tokens
+   only, with positions that restart where the prefix ends. (Models with sliding-window layers,
+   whose window such a mask would override, run one right-padded row per continuation over the
+   cache repeated instead.)
 
 The answer per request is HFLM's: the sum of the continuation's token log-probabilities
 (``log_softmax`` in ``softmax_dtype``) and whether each token is the arg-max. Under causal attention
@@ -23,8 +26,7 @@ quantities as HFLM; only floating-point summation order differs (about 1e-6 in f
 tests/benchmarks/test_lm_eval_agreement.py checks the figures and the log-likelihoods).
 
 Everything else (tokenisation, ``max_length``, ``generate_until``, rolling log-likelihoods) is
-HFLM's. The cache keeps every layer's whole past (transformers' ``DynamicLayer``), and the model
-applies its own attention mask to it, so sliding-window attention is handled too (tested); a model
+HFLM's. The cache keeps every layer's whole past (transformers' ``DynamicLayer``); a model
 whose forward pass puts other layers in the cache (recurrent or linear attention) stops with a
 message naming ``lm_backend``. Prompt-tuning PEFT adapters (virtual tokens) are not supported; LoRA is.
 """
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -89,9 +92,35 @@ class Prefix:
     last: torch.Tensor
 
 
+def packed_positions(lengths: list[int]) -> torch.Tensor:
+    """Offsets ``[sum(lengths)]`` of packed segments' tokens within their own segment: 0, 1, ..., 0, 1, ..."""
+    return torch.cat([torch.arange(n) for n in lengths])
+
+
+def packed_mask(prefix_len: int, lengths: list[int], dtype: torch.dtype) -> torch.Tensor:
+    """Additive attention mask ``[1, 1, q, prefix_len + q]`` (``q = sum(lengths)``) of packed segments.
+
+    Every query sees the whole prefix and, among the packed tokens, the earlier ones of its own
+    segment and itself (0); everything else is masked (the dtype's lowest value).
+    """
+    segment = torch.repeat_interleave(torch.arange(len(lengths)), torch.tensor(lengths))  # [q]
+    q = len(segment)
+    causal = torch.ones(q, q, dtype=torch.bool).tril()
+    seen = torch.cat([torch.ones(q, prefix_len, dtype=torch.bool), causal & (segment[:, None] == segment[None, :])], 1)
+    return torch.zeros(1, 1, q, prefix_len + q, dtype=dtype).masked_fill(~seen, torch.finfo(dtype).min)
+
+
 @register_model("biasgrpo-prefix")
 class PrefixLM(HFLM):
     """HFLM (same constructor, same tokenisation) that runs each distinct context once per evaluation."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Continuations packed in one row need a custom mask, which replaces the model's own: only for
+        # models without sliding-window layers, under an attention that adds a 4D mask (sdpa, eager).
+        sliding = any(getattr(layer, "is_sliding", False) for layer in DynamicCache(config=self.model.config).layers)
+        attention = getattr(self.model.config, "_attn_implementation", None)
+        self.packed = not sliding and attention in ("sdpa", "eager")
 
     def _loglikelihood_tokens(
         self, requests: list[Request], disable_tqdm: bool = False, override_bs: int | None = None
@@ -118,9 +147,15 @@ class PrefixLM(HFLM):
                 bar.update(len(members))
         return answers  # type: ignore[return-value]
 
-    def _forward(self, ids: torch.Tensor, start: int, cache: DynamicCache, logits_to_keep: int = 0) -> torch.Tensor:
-        """Logits ``[b, t, V]`` (the last ``logits_to_keep``; 0 = all) of ``ids [b, t]`` at positions from ``start``."""
-        positions = torch.arange(start, start + ids.shape[1], device=self.device).expand(ids.shape[0], -1)
+    def _forward(
+        self,
+        ids: torch.Tensor,
+        positions: torch.Tensor,
+        cache: DynamicCache,
+        attention_mask: torch.Tensor | None = None,
+        logits_to_keep: int = 0,
+    ) -> torch.Tensor:
+        """Logits ``[b, t, V]`` (the last ``logits_to_keep``; 0 = all) of ``ids [b, t]`` at ``positions [b, t]``."""
         with (
             torch.no_grad(),
             torch.autocast(
@@ -130,7 +165,12 @@ class PrefixLM(HFLM):
             ),
         ):
             out = self.model(
-                input_ids=ids, position_ids=positions, cache=cache, use_cache=True, logits_to_keep=logits_to_keep
+                input_ids=ids,
+                position_ids=positions,
+                attention_mask=attention_mask,
+                cache=cache,
+                use_cache=True,
+                logits_to_keep=logits_to_keep,
             )
         return out.logits
 
@@ -143,7 +183,8 @@ class PrefixLM(HFLM):
             else DynamicCache()
         )
         ids = torch.tensor([tokens[reuse:]], dtype=torch.long, device=self.device)
-        logits = self._forward(ids, reuse, cache, logits_to_keep=1)
+        positions = torch.arange(reuse, len(tokens), device=self.device).unsqueeze(0)
+        logits = self._forward(ids, positions, cache, logits_to_keep=1)
         if any(type(layer) is not DynamicLayer for layer in cache.layers):
             raise ConfigError(
                 f"lm_backend=prefix needs a model whose every layer caches its whole past; "
@@ -156,17 +197,46 @@ class PrefixLM(HFLM):
     def _score_continuations(
         self, prefix: Prefix, continuations: list[list[int]], batch_size: int
     ) -> list[tuple[float, bool]]:
-        """HFLM's (log-likelihood, is-greedy) of each continuation after ``prefix``."""
-        answers = {j: score(prefix.last.unsqueeze(0), c) for j, c in enumerate(continuations) if len(c) == 1}
-        longer = sorted((j for j, c in enumerate(continuations) if len(c) > 1), key=lambda j: -len(continuations[j]))
+        """HFLM's (log-likelihood, is-greedy) of each continuation after ``prefix``.
+
+        Identical continuations (TruthfulQA's MC1 and MC2 share most answers) are scored once; those
+        of one token come from the prefix's last position alone; the others run in chunks of
+        ``batch_size``, packed in one row (or, for sliding-window models, one row each).
+        """
+        unique = list(dict.fromkeys(tuple(c) for c in continuations))
+        scores = {c: score(prefix.last.unsqueeze(0), list(c)) for c in unique if len(c) == 1}
+        longer = sorted((c for c in unique if len(c) > 1), key=len, reverse=True)
         for at in range(0, len(longer), batch_size):
-            chunk = [continuations[j] for j in longer[at : at + batch_size]]
-            width = len(chunk[0]) - 1  # longest first; every token but the last is fed
-            # Right-padded (with any token): causal attention never lets a real position see the padding.
-            ids = torch.tensor([c[:-1] + [c[-1]] * (width + 1 - len(c)) for c in chunk], device=self.device)
-            repeated = [(k.expand(len(chunk), -1, -1, -1), v.expand(len(chunk), -1, -1, -1)) for k, v in prefix.states]
-            logits = self._forward(ids, len(prefix.tokens), DynamicCache(ddp_cache_data=repeated))  # [b, width, V]
-            logprobs = F.log_softmax(logits, dim=-1, dtype=self.softmax_dtype)
-            for row, (j, tokens) in enumerate(zip(longer[at : at + batch_size], chunk)):
-                answers[j] = score(torch.cat([prefix.last.unsqueeze(0), logprobs[row, : len(tokens) - 1]]), tokens)
-        return [answers[j] for j in range(len(continuations))]
+            chunk = longer[at : at + batch_size]
+            run = self._packed if self.packed else self._batched
+            for tokens, logprobs in zip(chunk, run(prefix, chunk), strict=True):
+                scores[tokens] = score(torch.cat([prefix.last.unsqueeze(0), logprobs]), list(tokens))
+        return [scores[tuple(c)] for c in continuations]
+
+    def _packed(self, prefix: Prefix, chunk: list[tuple[int, ...]]) -> list[torch.Tensor]:
+        """Log-probs ``[len(c) - 1, V]`` predicting each continuation's tokens after the first, all in one row.
+
+        The continuations (but their last tokens) are laid end to end after the prefix; the mask
+        (:func:`packed_mask`) lets each see the prefix and its own earlier tokens only, and each
+        restarts its positions where the prefix ends: what a row of its own would compute.
+        """
+        lengths = [len(c) - 1 for c in chunk]
+        ids = torch.tensor([[t for c in chunk for t in c[:-1]]], dtype=torch.long, device=self.device)
+        positions = len(prefix.tokens) + packed_positions(lengths).to(self.device).unsqueeze(0)
+        mask = packed_mask(len(prefix.tokens), lengths, prefix.states[0][0].dtype).to(self.device)
+        logits = self._forward(ids, positions, DynamicCache(ddp_cache_data=prefix.states), mask)  # [1, sum, V]
+        return list(F.log_softmax(logits[0], dim=-1, dtype=self.softmax_dtype).split(lengths))
+
+    def _batched(self, prefix: Prefix, chunk: list[tuple[int, ...]]) -> list[torch.Tensor]:
+        """As :meth:`_packed`, one right-padded row per continuation over the prefix's cache repeated.
+
+        For models with sliding-window layers, whose window a custom mask would override. Padding
+        is harmless: causal attention never lets a real position see a later one.
+        """
+        width = len(chunk[0]) - 1  # longest first; every token but the last is fed
+        ids = torch.tensor([list(c[:-1]) + [c[-1]] * (width + 1 - len(c)) for c in chunk], device=self.device)
+        positions = torch.arange(len(prefix.tokens), len(prefix.tokens) + width, device=self.device)
+        repeated = [(k.expand(len(chunk), -1, -1, -1), v.expand(len(chunk), -1, -1, -1)) for k, v in prefix.states]
+        logits = self._forward(ids, positions.expand(len(chunk), -1), DynamicCache(ddp_cache_data=repeated))
+        logprobs = F.log_softmax(logits, dim=-1, dtype=self.softmax_dtype)  # [b, width, V]
+        return [logprobs[row, : len(c) - 1] for row, c in enumerate(chunk)]

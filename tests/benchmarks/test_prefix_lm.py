@@ -10,7 +10,14 @@ from lm_eval.api.instance import Instance
 from lm_eval.models.huggingface import HFLM
 from transformers import MistralConfig, MistralForCausalLM
 
-from biasgrpo.benchmarks.prefix_lm import PrefixLM, common_length, score, split_request
+from biasgrpo.benchmarks.prefix_lm import (
+    PrefixLM,
+    common_length,
+    packed_mask,
+    packed_positions,
+    score,
+    split_request,
+)
 from biasgrpo.config import ModelConfig
 from biasgrpo.policy import Policy, tiny_tokenizer
 
@@ -28,11 +35,16 @@ def requests(pairs: list[tuple[str, str]]) -> list[Instance]:
     return [Instance("loglikelihood", {}, pair, i) for i, pair in enumerate(pairs)]
 
 
-def both(model: torch.nn.Module, tokenizer, reqs: list[Instance], **kwargs: object) -> tuple[list, list]:
-    """HFLM's and PrefixLM's answers to the same requests, built with the same arguments."""
+def both(
+    model: torch.nn.Module, tokenizer, reqs: list[Instance], packed: bool | None = None, **kwargs: object
+) -> tuple[list, list]:
+    """HFLM's and PrefixLM's answers to the same requests, built with the same arguments.
+
+    ``packed`` forces PrefixLM's way of running continuations (default: its own choice)."""
     theirs = HFLM(pretrained=model, tokenizer=tokenizer, **kwargs).loglikelihood(reqs, disable_tqdm=True)
-    ours = PrefixLM(pretrained=model, tokenizer=tokenizer, **kwargs).loglikelihood(reqs, disable_tqdm=True)
-    return theirs, ours
+    lm = PrefixLM(pretrained=model, tokenizer=tokenizer, **kwargs)
+    lm.packed = lm.packed if packed is None else packed
+    return theirs, lm.loglikelihood(reqs, disable_tqdm=True)
 
 
 def assert_same(theirs: list[tuple[float, bool]], ours: list[tuple[float, bool]]) -> None:
@@ -71,6 +83,22 @@ def test_common_length() -> None:
     assert common_length((), (1,)) == 0
 
 
+def test_packed_positions_restart_in_each_segment() -> None:
+    assert packed_positions([2, 3, 1]).tolist() == [0, 1, 0, 1, 2, 0]
+
+
+def test_packed_mask_sees_the_prefix_and_the_own_segment_causally() -> None:
+    mask = packed_mask(prefix_len=2, lengths=[2, 1], dtype=torch.float32)
+    low = torch.finfo(torch.float32).min
+    assert mask.shape == (1, 1, 3, 5)
+    # columns: prefix 0, prefix 1, segment 0 token 0, segment 0 token 1, segment 1 token 0
+    assert mask[0, 0].tolist() == [
+        [0, 0, 0, low, low],  # segment 0, token 0
+        [0, 0, 0, 0, low],  # segment 0, token 1
+        [0, 0, low, low, 0],  # segment 1, token 0
+    ]
+
+
 def test_score_sums_the_tokens_log_probs_and_checks_each_is_the_argmax() -> None:
     logprobs = torch.log(torch.tensor([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]]))
     ll, greedy = score(logprobs, [0, 2])
@@ -82,10 +110,11 @@ def test_score_sums_the_tokens_log_probs_and_checks_each_is_the_argmax() -> None
 
 
 # ------------------------------------------------------------- against HFLM ---
+@pytest.mark.parametrize("packed", [True, False], ids=["packed", "batched"])
 @pytest.mark.parametrize("batch_size", [1, 3, 16])
-def test_every_request_agrees_with_hflm(lora_policy: Policy, batch_size: int) -> None:
+def test_every_request_agrees_with_hflm(lora_policy: Policy, batch_size: int, packed: bool) -> None:
     reqs = requests([(c, k) for c in CONTEXTS for k in CHOICES])
-    theirs, ours = both(lora_policy.model, lora_policy.tokenizer, reqs, batch_size=batch_size)
+    theirs, ours = both(lora_policy.model, lora_policy.tokenizer, reqs, packed, batch_size=batch_size)
     assert_same(theirs, ours)
     assert len({ll for ll, _ in ours}) == len(ours)  # a real comparison: no two requests score the same
 
@@ -101,7 +130,7 @@ def test_left_truncation_agrees_with_hflm(lora_policy: Policy) -> None:
 
 
 def test_greedy_continuations_agree_with_hflm(lora_policy: Policy) -> None:
-    """Continuations the model itself would produce greedily: is_greedy is True in both."""
+    """Continuations the model itself would produce greedily: is_greedy is True in both (and a repeat)."""
     tok, model = lora_policy.tokenizer, lora_policy.model
     pairs = []
     for context in CONTEXTS[:3]:
@@ -110,9 +139,10 @@ def test_greedy_continuations_agree_with_hflm(lora_policy: Policy) -> None:
             out = model.generate(input_ids=ids, max_new_tokens=4, do_sample=False, pad_token_id=0)
         for n in (1, 4):
             pairs.append((context, tok.decode(out[0, ids.shape[1] : ids.shape[1] + n])))
-    theirs, ours = both(model, tok, requests([*pairs, (CONTEXTS[0], " zzz")]), batch_size=4)
+    theirs, ours = both(model, tok, requests([*pairs, *[(CONTEXTS[0], " zzz")] * 2]), batch_size=4)
     assert_same(theirs, ours)
-    assert [g for _, g in ours] == [True] * len(pairs) + [False]
+    assert [g for _, g in ours] == [True] * len(pairs) + [False, False]
+    assert ours[-1] == ours[-2]  # a repeated request is scored once, and both get the answer
 
 
 def test_sliding_window_model_agrees_with_hflm() -> None:
@@ -125,6 +155,7 @@ def test_sliding_window_model_agrees_with_hflm() -> None:
         bos_token_id=None,
     )  # fmt: skip
     model = MistralForCausalLM(config).eval()
+    assert not PrefixLM(pretrained=model, tokenizer=tok).packed  # a mask of ours would override the window
     theirs, ours = both(model, tok, requests([(c, k) for c in CONTEXTS[:3] for k in CHOICES]), batch_size=4)
     assert_same(theirs, ours)
 
@@ -132,13 +163,14 @@ def test_sliding_window_model_agrees_with_hflm() -> None:
 def test_contexts_share_their_common_prefix(lora_policy: Policy, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each distinct context runs once, and only the tokens it does not share with the one before it."""
     lm = PrefixLM(pretrained=lora_policy.model, tokenizer=lora_policy.tokenizer, batch_size=16)
+    assert lm.packed
     fed: list[tuple[int, int]] = []  # (rows, tokens) of each prefix forward pass
     forward = lm._forward
 
-    def counting(ids: torch.Tensor, start: int, cache, logits_to_keep: int = 0) -> torch.Tensor:
+    def counting(ids: torch.Tensor, *args: object, logits_to_keep: int = 0) -> torch.Tensor:
         if logits_to_keep == 1:
             fed.append((ids.shape[0], ids.shape[1]))
-        return forward(ids, start, cache, logits_to_keep)
+        return forward(ids, *args, logits_to_keep=logits_to_keep)
 
     monkeypatch.setattr(lm, "_forward", counting)
     lm.loglikelihood(requests([(c, k) for c in CONTEXTS[:3] for k in CHOICES]), disable_tqdm=True)
