@@ -13,17 +13,20 @@ continuation as the rest of the joint encoding, trailing spaces moved to the con
    (:func:`common_length`; TruthfulQA's primer is then run once for all questions);
 3. scores every continuation from its prefix's cache: the prefix's last position predicts the
    first token; identical continuations are scored once; the continuations longer than one token
-   run their other tokens in one forward pass per ``batch_size`` of them, packed end to end in a
-   single row whose mask (:func:`packed_mask`) lets each see the prefix and its own earlier tokens
-   only, with positions that restart where the prefix ends. (Models with sliding-window layers,
-   whose window such a mask would override, run one right-padded row per continuation over the
-   cache repeated instead.)
+   run their other tokens packed end to end after the prefix, in the prefix's own forward pass
+   (one pass per distinct context, for up to ``batch_size`` such continuations; more take further
+   passes over the cache). The row's mask (:func:`packed_mask`) lets each continuation see the
+   prefix and its own earlier tokens only, and its positions restart where the prefix ends: what a
+   row of its own would compute. (Models with sliding-window layers, whose window such a mask would
+   override, run the prefix alone and then one right-padded row per continuation over the cache
+   repeated.)
 
 The answer per request is HFLM's: the sum of the continuation's token log-probabilities
 (``log_softmax`` in ``softmax_dtype``) and whether each token is the arg-max. Under causal attention
 the key/value states of a position depend only on the tokens up to it, so this computes the same
-quantities as HFLM; only floating-point summation order differs (about 1e-6 in float32;
-tests/benchmarks/test_lm_eval_agreement.py checks the figures and the log-likelihoods).
+quantities as HFLM; only floating-point rounding differs (relative differences of a few 1e-6 in
+float32, docs/evaluation.md; tests/benchmarks/test_lm_eval_agreement.py and test_prefix_lm.py check
+the log-likelihoods and the figures).
 
 Everything else (tokenisation, ``max_length``, ``generate_until``, rolling log-likelihoods) is
 HFLM's. The cache keeps every layer's whole past (transformers' ``DynamicLayer``); a model
@@ -94,20 +97,24 @@ class Prefix:
 
 def packed_positions(lengths: list[int]) -> torch.Tensor:
     """Offsets ``[sum(lengths)]`` of packed segments' tokens within their own segment: 0, 1, ..., 0, 1, ..."""
-    return torch.cat([torch.arange(n) for n in lengths])
+    return torch.cat([torch.arange(n) for n in lengths]) if lengths else torch.zeros(0, dtype=torch.long)
 
 
-def packed_mask(prefix_len: int, lengths: list[int], dtype: torch.dtype) -> torch.Tensor:
-    """Additive attention mask ``[1, 1, q, prefix_len + q]`` (``q = sum(lengths)``) of packed segments.
+def packed_mask(cached: int, tail: int, lengths: list[int], dtype: torch.dtype) -> torch.Tensor:
+    """Additive attention mask ``[1, 1, q, cached + q]`` of a row: a prefix's tail, then packed segments.
 
-    Every query sees the whole prefix and, among the packed tokens, the earlier ones of its own
-    segment and itself (0); everything else is masked (the dtype's lowest value).
+    The row holds ``tail`` more tokens of a prefix whose first ``cached`` tokens are in the cache,
+    then segments of ``lengths`` tokens (``q = tail + sum(lengths)``). Every query sees the cached
+    part; a tail token sees the tail up to itself; a segment token sees the whole tail and its own
+    segment up to itself. Seen is 0, the rest the dtype's lowest value.
     """
-    segment = torch.repeat_interleave(torch.arange(len(lengths)), torch.tensor(lengths))  # [q]
+    segment = torch.repeat_interleave(torch.arange(len(lengths) + 1), torch.tensor([tail, *lengths]))  # [q]
     q = len(segment)
     causal = torch.ones(q, q, dtype=torch.bool).tril()
-    seen = torch.cat([torch.ones(q, prefix_len, dtype=torch.bool), causal & (segment[:, None] == segment[None, :])], 1)
-    return torch.zeros(1, 1, q, prefix_len + q, dtype=dtype).masked_fill(~seen, torch.finfo(dtype).min)
+    own = segment[:, None] == segment[None, :]
+    tail_cols = (segment[None, :] == 0).expand(q, q)  # the prefix's tail: seen by every later token
+    seen = torch.cat([torch.ones(q, cached, dtype=torch.bool), causal & (own | tail_cols)], dim=1)
+    return torch.zeros(1, 1, q, cached + q, dtype=dtype).masked_fill(~seen, torch.finfo(dtype).min)
 
 
 @register_model("biasgrpo-prefix")
@@ -137,13 +144,25 @@ class PrefixLM(HFLM):
         previous: Prefix | None = None
         with tqdm(total=len(requests), disable=disable_tqdm or self.rank != 0, desc="Prefix log-likelihoods") as bar:
             for tokens in sorted(groups):  # sorted: the previous prefix shares the most with this one
-                previous = self._run_prefix(tokens, previous)
                 members = groups[tokens]
-                scored = self._score_continuations(previous, [splits[i][1] for i in members], batch_size)
-                for i, answer in zip(members, scored, strict=True):
-                    answers[i] = answer
+                # Identical continuations (TruthfulQA's MC1 and MC2 share most answers) are scored once.
+                unique = list(dict.fromkeys(tuple(splits[i][1]) for i in members))
+                longer = sorted((c for c in unique if len(c) > 1), key=len, reverse=True)
+                chunks = [longer[at : at + batch_size] for at in range(0, len(longer), batch_size)]
+                # Packed: the first chunk rides in the prefix's own forward pass.
+                first = chunks.pop(0) if self.packed and chunks else []
+                previous, first_logprobs = self._run_prefix(tokens, previous, first)
+                scores = {c: score(previous.last.unsqueeze(0), list(c)) for c in unique if len(c) == 1}
+                runs = [(first, first_logprobs)] + [
+                    (chunk, (self._packed if self.packed else self._batched)(previous, chunk)) for chunk in chunks
+                ]
+                for chunk, logprobs in runs:
+                    for c, lp in zip(chunk, logprobs, strict=True):
+                        scores[c] = score(torch.cat([previous.last.unsqueeze(0), lp]), list(c))
+                for i in members:
+                    answers[i] = scores[tuple(splits[i][1])]
                     if requests[i][0] is not None:  # rolling windows have no cache key (as in HFLM)
-                        self.cache_hook.add_partial("loglikelihood", requests[i][0], answer)
+                        self.cache_hook.add_partial("loglikelihood", requests[i][0], answers[i])
                 bar.update(len(members))
         return answers  # type: ignore[return-value]
 
@@ -153,9 +172,10 @@ class PrefixLM(HFLM):
         positions: torch.Tensor,
         cache: DynamicCache,
         attention_mask: torch.Tensor | None = None,
-        logits_to_keep: int = 0,
+        logits_to_keep: int | torch.Tensor = 0,
     ) -> torch.Tensor:
-        """Logits ``[b, t, V]`` (the last ``logits_to_keep``; 0 = all) of ``ids [b, t]`` at ``positions [b, t]``."""
+        """Logits of ``ids [b, t]`` at ``positions [b, t]``: ``[b, t, V]``, or those ``logits_to_keep``
+        selects (an int: the last ones, 0 = all; a tensor: these indices)."""
         with (
             torch.no_grad(),
             torch.autocast(
@@ -174,44 +194,38 @@ class PrefixLM(HFLM):
             )
         return out.logits
 
-    def _run_prefix(self, tokens: tuple[int, ...], previous: Prefix | None) -> Prefix:
-        """Run ``tokens``, reusing ``previous``'s states for the part they share (at least one token runs)."""
+    def _run_prefix(
+        self, tokens: tuple[int, ...], previous: Prefix | None, chunk: list[tuple[int, ...]]
+    ) -> tuple[Prefix, list[torch.Tensor]]:
+        """Run ``tokens``, reusing ``previous``'s states for the part they share (at least one token
+        runs), with the continuations of ``chunk`` packed after it in the same forward pass.
+
+        Returns the prefix and, per continuation of ``chunk``, the log-probs ``[len(c) - 1, V]``
+        predicting its tokens after the first (see :meth:`_packed`).
+        """
         reuse = min(common_length(previous.tokens, tokens), len(tokens) - 1) if previous is not None else 0
         cache = (
             DynamicCache(ddp_cache_data=[(k[:, :, :reuse], v[:, :, :reuse]) for k, v in previous.states])
             if previous is not None and reuse > 0
             else DynamicCache()
         )
-        ids = torch.tensor([tokens[reuse:]], dtype=torch.long, device=self.device)
-        positions = torch.arange(reuse, len(tokens), device=self.device).unsqueeze(0)
-        logits = self._forward(ids, positions, cache, logits_to_keep=1)
+        tail, lengths = len(tokens) - reuse, [len(c) - 1 for c in chunk]
+        ids = torch.tensor([[*tokens[reuse:], *(t for c in chunk for t in c[:-1])]], device=self.device)
+        positions = torch.cat([torch.arange(reuse, len(tokens)), len(tokens) + packed_positions(lengths)])
+        mask, keep = None, 1  # the prefix alone: causal, and only its last position's logits
+        if chunk:
+            mask = packed_mask(reuse, tail, lengths, self.model.dtype).to(self.device)
+            keep = torch.arange(tail - 1, tail + sum(lengths), device=self.device)
+        logits = self._forward(ids, positions.to(self.device).unsqueeze(0), cache, mask, keep)
         if any(type(layer) is not DynamicLayer for layer in cache.layers):
             raise ConfigError(
                 f"lm_backend=prefix needs a model whose every layer caches its whole past; "
                 f"{type(self.model).__name__} has {sorted({type(la).__name__ for la in cache.layers})}. "
                 "Set benchmark.<name>.lm_backend=hflm (lm-eval's HFLM) for this model"
             )
-        last = F.log_softmax(logits[0, -1], dim=-1, dtype=self.softmax_dtype)
-        return Prefix(tokens, [(layer.keys, layer.values) for layer in cache.layers], last)
-
-    def _score_continuations(
-        self, prefix: Prefix, continuations: list[list[int]], batch_size: int
-    ) -> list[tuple[float, bool]]:
-        """HFLM's (log-likelihood, is-greedy) of each continuation after ``prefix``.
-
-        Identical continuations (TruthfulQA's MC1 and MC2 share most answers) are scored once; those
-        of one token come from the prefix's last position alone; the others run in chunks of
-        ``batch_size``, packed in one row (or, for sliding-window models, one row each).
-        """
-        unique = list(dict.fromkeys(tuple(c) for c in continuations))
-        scores = {c: score(prefix.last.unsqueeze(0), list(c)) for c in unique if len(c) == 1}
-        longer = sorted((c for c in unique if len(c) > 1), key=len, reverse=True)
-        for at in range(0, len(longer), batch_size):
-            chunk = longer[at : at + batch_size]
-            run = self._packed if self.packed else self._batched
-            for tokens, logprobs in zip(chunk, run(prefix, chunk), strict=True):
-                scores[tokens] = score(torch.cat([prefix.last.unsqueeze(0), logprobs]), list(tokens))
-        return [scores[tuple(c)] for c in continuations]
+        logprobs = F.log_softmax(logits[0], dim=-1, dtype=self.softmax_dtype)  # [1 + sum(lengths), V]
+        states = [(layer.keys[:, :, : len(tokens)], layer.values[:, :, : len(tokens)]) for layer in cache.layers]
+        return Prefix(tokens, states, logprobs[0]), list(logprobs[1:].split(lengths)) if chunk else []
 
     def _packed(self, prefix: Prefix, chunk: list[tuple[int, ...]]) -> list[torch.Tensor]:
         """Log-probs ``[len(c) - 1, V]`` predicting each continuation's tokens after the first, all in one row.
@@ -223,7 +237,7 @@ class PrefixLM(HFLM):
         lengths = [len(c) - 1 for c in chunk]
         ids = torch.tensor([[t for c in chunk for t in c[:-1]]], dtype=torch.long, device=self.device)
         positions = len(prefix.tokens) + packed_positions(lengths).to(self.device).unsqueeze(0)
-        mask = packed_mask(len(prefix.tokens), lengths, prefix.states[0][0].dtype).to(self.device)
+        mask = packed_mask(len(prefix.tokens), 0, lengths, prefix.states[0][0].dtype).to(self.device)
         logits = self._forward(ids, positions, DynamicCache(ddp_cache_data=prefix.states), mask)  # [1, sum, V]
         return list(F.log_softmax(logits[0], dim=-1, dtype=self.softmax_dtype).split(lengths))
 

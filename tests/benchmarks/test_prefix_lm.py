@@ -88,14 +88,27 @@ def test_packed_positions_restart_in_each_segment() -> None:
 
 
 def test_packed_mask_sees_the_prefix_and_the_own_segment_causally() -> None:
-    mask = packed_mask(prefix_len=2, lengths=[2, 1], dtype=torch.float32)
+    mask = packed_mask(cached=2, tail=0, lengths=[2, 1], dtype=torch.float32)
     low = torch.finfo(torch.float32).min
     assert mask.shape == (1, 1, 3, 5)
-    # columns: prefix 0, prefix 1, segment 0 token 0, segment 0 token 1, segment 1 token 0
+    # columns: cached 0, cached 1, segment 0 token 0, segment 0 token 1, segment 1 token 0
     assert mask[0, 0].tolist() == [
         [0, 0, 0, low, low],  # segment 0, token 0
         [0, 0, 0, 0, low],  # segment 0, token 1
         [0, 0, low, low, 0],  # segment 1, token 0
+    ]
+
+
+def test_packed_mask_with_a_tail_of_the_prefix_in_the_row() -> None:
+    mask = packed_mask(cached=1, tail=2, lengths=[1, 2], dtype=torch.float32)
+    low = torch.finfo(torch.float32).min
+    # columns: cached, tail 0, tail 1, segment 0 token 0, segment 1 token 0, segment 1 token 1
+    assert mask[0, 0].tolist() == [
+        [0, 0, low, low, low, low],  # tail 0: causal
+        [0, 0, 0, low, low, low],  # tail 1
+        [0, 0, 0, 0, low, low],  # segment 0: the whole prefix and itself
+        [0, 0, 0, low, 0, low],  # segment 1, token 0: not segment 0
+        [0, 0, 0, low, 0, 0],  # segment 1, token 1
     ]
 
 
@@ -161,22 +174,20 @@ def test_sliding_window_model_agrees_with_hflm() -> None:
 
 
 def test_contexts_share_their_common_prefix(lora_policy: Policy, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each distinct context runs once, and only the tokens it does not share with the one before it."""
+    """One forward pass per distinct context, starting where it stops sharing tokens with the one before."""
     lm = PrefixLM(pretrained=lora_policy.model, tokenizer=lora_policy.tokenizer, batch_size=16)
     assert lm.packed
-    fed: list[tuple[int, int]] = []  # (rows, tokens) of each prefix forward pass
+    starts: list[int] = []  # first position of each forward pass
     forward = lm._forward
 
-    def counting(ids: torch.Tensor, *args: object, logits_to_keep: int = 0) -> torch.Tensor:
-        if logits_to_keep == 1:
-            fed.append((ids.shape[0], ids.shape[1]))
-        return forward(ids, *args, logits_to_keep=logits_to_keep)
+    def recording(ids: torch.Tensor, positions: torch.Tensor, *args: object) -> torch.Tensor:
+        starts.append(int(positions[0, 0]))
+        return forward(ids, positions, *args)
 
-    monkeypatch.setattr(lm, "_forward", counting)
+    monkeypatch.setattr(lm, "_forward", recording)
     lm.loglikelihood(requests([(c, k) for c in CONTEXTS[:3] for k in CHOICES]), disable_tqdm=True)
     tokens = sorted(tuple(lm.tok_encode(c)) for c in CONTEXTS[:3])
-    expected = [len(tokens[0])] + [len(b) - common_length(a, b) for a, b in itertools.pairwise(tokens)]
-    assert fed == [(1, n) for n in expected]
-    # By hand (one token per character): "...last month..." (82) first, then "...last week...Who was
-    # comfortable" (77, 44 shared with it), then "...Who was not comfortable" (81, 62 shared).
-    assert expected == [82, 77 - 44, 81 - 62]
+    assert starts == [0] + [common_length(a, b) for a, b in itertools.pairwise(tokens)]
+    # By hand (one token per character): "...last month..." first, then "...last week...Who was
+    # comfortable" (44 characters shared with it), then "...Who was not comfortable" (62 shared).
+    assert starts == [0, 44, 62]
