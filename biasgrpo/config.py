@@ -265,7 +265,7 @@ class BenchmarkConfig:
     context run once and every choice scored from its KV cache (biasgrpo/benchmarks/prefix_lm.py,
     several times faster); hflm: lm-eval's own HFLM, one forward pass per (context, choice). The
     figures are the same (docs/evaluation.md); hflm is there to check that, and for models whose
-    layers do not cache their whole past (sliding-window or recurrent layers)."""
+    layers do not keep a full key/value cache (recurrent or linear-attention layers)."""
     max_new_tokens: int = 64
     """Continuation length cap (heldout_reward, bold, rtp)."""
     num_samples: int = 1
