@@ -396,6 +396,12 @@ class BenchmarkConfig:
     batch_size: int = 16
     """Prompts per generate call (heldout_reward, bold, rtp), sequences per lm-eval forward pass
     (bbq, truthfulqa) and texts per toxicity-scorer pass."""
+    lm_backend: str = "prefix"
+    """bbq, truthfulqa: how lm-eval computes the choices' log-likelihoods. prefix: each distinct
+    context run once and every choice scored from its KV cache (biasgrpo/benchmarks/prefix_lm.py,
+    several times faster); hflm: lm-eval's own HFLM, one forward pass per (context, choice). The
+    figures are the same (docs/evaluation.md); hflm is there to check that, and for models whose
+    layers do not keep a full key/value cache (recurrent or linear-attention layers)."""
     max_new_tokens: int = 64
     """Continuation length cap (heldout_reward, bold, rtp)."""
     num_samples: int = 1
@@ -428,6 +434,7 @@ class BenchmarkConfig:
                 (self.kind in BENCHMARK_KINDS, "kind", self.kind, " | ".join(BENCHMARK_KINDS)),
                 (self.source in BENCHMARK_SOURCES, "source", self.source, " | ".join(BENCHMARK_SOURCES)),
                 (self.scorer in TOXICITY_SCORERS, "scorer", self.scorer, " | ".join(TOXICITY_SCORERS)),
+                (self.lm_backend in LM_BACKENDS, "lm_backend", self.lm_backend, " | ".join(LM_BACKENDS)),
                 (self.limit >= 0, "limit", self.limit, ">= 0"),
                 *[
                     (getattr(self, k) > 0, k, getattr(self, k), "> 0")
@@ -703,6 +710,7 @@ PAIR_KINDS = ("paradetox_pairs", "table")
 BENCHMARK_KINDS = ("heldout_reward", "bold", "rtp", "bbq", "truthfulqa")
 BENCHMARK_SOURCES = ("auto", "local", "hub")
 TOXICITY_SCORERS = ("local_rm", "classifier")
+LM_BACKENDS = ("prefix", "hflm")
 LOGGER_KINDS = ("wandb", "none")
 LOGGER_MODES = ("offline", "online", "disabled")
 

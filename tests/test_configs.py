@@ -77,6 +77,7 @@ def test_hub_models_point_at_the_papers_models() -> None:
         ("algorithm=ppo algorithm.gamma=0", "algorithm.gamma"),
         ("dataset.on_bad_row=ignore", "dataset.on_bad_row"),
         ("device=tpu", "device"),
+        ("benchmark=[bbq] benchmark.bbq.lm_backend=vllm", "benchmark.bbq.lm_backend"),
     ],
 )
 def test_bad_value_names_key_and_allowed(override: str, key: str) -> None:

@@ -144,6 +144,7 @@ class BBQ:
     def __init__(self, name: str, cfg: BenchmarkConfig, data_dir: str) -> None:
         self.name = name
         self.batch_size = cfg.batch_size
+        self.lm_backend = cfg.lm_backend
         self.sample = Subsample(
             name, load_rows(cfg, data_dir), lambda r: (r["category"], r["context_condition"]), cfg.limit,
             "questions", "category and context",
@@ -154,7 +155,7 @@ class BBQ:
 
     def evaluate(self, policy: Policy) -> tuple[dict[str, float], list[dict[str, Any]]]:
         with json_dataset(self.docs) as dataset_kwargs:
-            out = run_lm_eval(policy, [load_task(TASK, dataset_kwargs)], self.batch_size)
+            out = run_lm_eval(policy, [load_task(TASK, dataset_kwargs)], self.batch_size, self.lm_backend)
         answers = [(doc, max(range(len(lls)), key=lls.__getitem__)) for doc, lls in choice_loglikelihoods(out, TASK)]
         rows = [
             {

@@ -4,7 +4,10 @@ The task YAMLs in ``lm_eval_tasks/`` are plain lm-eval task configs that read a 
 The benchmark writes the documents it chose (from the local copy or the hub, after its limit)
 to a temporary file and passes that file as ``dataset_kwargs``, so one YAML serves both sources.
 lm-eval builds the requests (prompt, choice continuations) and runs the model; the benchmark
-computes its figures from the per-choice log-likelihoods it returns.
+computes its figures from the per-choice log-likelihoods it returns. The model runs through
+``benchmark.<name>.lm_backend``: ``prefix`` (default, biasgrpo/benchmarks/prefix_lm.py:
+each distinct context once, every choice from its KV cache) or ``hflm`` (lm-eval's own HFLM, one
+forward pass per choice). Both give the same log-likelihoods up to float rounding.
 """
 
 from __future__ import annotations
@@ -39,7 +42,18 @@ def load_task(name: str, dataset_kwargs: dict[str, Any]) -> dict[str, Any]:
     return {**config, "dataset_kwargs": dataset_kwargs}
 
 
-def run_lm_eval(policy: Policy, tasks: list[dict[str, Any]], batch_size: int) -> dict[str, Any]:
+def lm_backend(name: str) -> type:
+    """The lm-eval model class of ``lm_backend`` ``name`` (both take HFLM's constructor arguments)."""
+    from lm_eval.models.huggingface import HFLM
+
+    from biasgrpo.benchmarks.prefix_lm import PrefixLM
+
+    return {"prefix": PrefixLM, "hflm": HFLM}[name]
+
+
+def run_lm_eval(
+    policy: Policy, tasks: list[dict[str, Any]], batch_size: int, backend: str = "prefix"
+) -> dict[str, Any]:
     """``lm_eval.simple_evaluate`` on inline task configs with the policy's model (LoRA included).
 
     Returns lm-eval's output: ``results`` (its aggregated metrics) and ``samples`` (per document).
@@ -47,10 +61,9 @@ def run_lm_eval(policy: Policy, tasks: list[dict[str, Any]], batch_size: int) ->
     evaluates midway must not have its sampling reseeded.
     """
     from lm_eval import simple_evaluate
-    from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
 
-    model = HFLM(pretrained=policy.model, tokenizer=policy.tokenizer, batch_size=batch_size)
+    model = lm_backend(backend)(pretrained=policy.model, tokenizer=policy.tokenizer, batch_size=batch_size)
     return simple_evaluate(
         model=model,
         tasks=tasks,

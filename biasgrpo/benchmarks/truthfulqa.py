@@ -70,6 +70,7 @@ class TruthfulQA:
     def __init__(self, name: str, cfg: BenchmarkConfig, data_dir: str) -> None:
         self.name = name
         self.batch_size = cfg.batch_size
+        self.lm_backend = cfg.lm_backend
         # id: the question's place in the full set, the same in every run whatever the limit.
         questions = [{**q, "id": f"q{i}"} for i, q in enumerate(load_questions(cfg, data_dir))]
         self.sample = Subsample(name, questions, lambda q: "all", cfg.limit, "questions", "set")
@@ -78,7 +79,7 @@ class TruthfulQA:
 
     def evaluate(self, policy: Policy) -> tuple[dict[str, float], list[dict[str, Any]]]:
         with json_dataset(self.docs) as dataset_kwargs:
-            out = run_lm_eval(policy, [load_task(TASK, dataset_kwargs)], self.batch_size)
+            out = run_lm_eval(policy, [load_task(TASK, dataset_kwargs)], self.batch_size, self.lm_backend)
         rows: dict[int, dict[str, Any]] = {}
         for doc, lls in choice_loglikelihoods(out, TASK):
             row = rows.setdefault(doc["index"], {"id": doc["id"], "question": doc["question"]})

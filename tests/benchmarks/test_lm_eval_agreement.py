@@ -8,19 +8,26 @@ where SmolLM2 gives a real mix of answers). The figures must agree: the same pro
 choices give the same log-likelihoods, and our maths must aggregate them as lm-eval does. The one
 intended difference: a bias score with no biased but some non-unknown answers is -1 by the BBQ
 paper's definition, where lm-eval's aggregation returns 0.
+
+Our benchmarks run through the default ``lm_backend=prefix`` (biasgrpo/benchmarks/prefix_lm.py);
+lm-eval's own tasks here run through lm-eval's HFLM, so these tests also check that the prefix
+backend gives lm-eval's figures. The last test compares the two backends directly on our tasks:
+every request's log-likelihood, and every figure.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import lm_eval
 import pytest
 import torch
 from lm_eval.tasks import TaskManager
 
-from biasgrpo.benchmarks import bbq, truthfulqa
-from biasgrpo.benchmarks.harness import json_dataset, run_lm_eval
+from biasgrpo.benchmarks import bbq, harness, truthfulqa
+from biasgrpo.benchmarks.harness import choice_loglikelihoods, json_dataset, run_lm_eval
 from biasgrpo.benchmarks.sources import per_category
 from biasgrpo.config import BenchmarkConfig, ModelConfig
 from biasgrpo.policy import Policy
@@ -41,7 +48,7 @@ def lm_eval_own(task: str, folder: str, docs: list[dict], policy: Policy, **over
     with json_dataset(docs) as dataset_kwargs:
         override = {"task": task, "dataset_path": "json", "dataset_name": None, "dataset_kwargs": dataset_kwargs}
         loaded = manager.load({"group": "agreement", "task": [{**override, **overrides}]})
-        results = run_lm_eval(policy, list(loaded["tasks"].values()), batch_size=8)["results"]
+        results = run_lm_eval(policy, list(loaded["tasks"].values()), batch_size=8, backend="hflm")["results"]
     return {k.removesuffix(",none"): v for k, v in results[task].items() if k.endswith(",none")}
 
 
@@ -95,3 +102,39 @@ def test_truthfulqa_figures_agree_with_lm_evals_mc1_and_mc2_tasks(shared_data: s
         # Ours runs MC1 and MC2 in one task, so lm-eval batches the requests differently: float32
         # log-likelihoods then differ in the last digits.
         assert ours[kind] == pytest.approx(theirs["acc"], abs=1e-6), kind
+
+
+@pytest.mark.parametrize(("module", "limit"), [(bbq, 3), (truthfulqa, 12)], ids=["bbq", "truthfulqa"])
+def test_prefix_backend_gives_hflms_log_likelihoods_and_figures(
+    shared_data: str, policy: Policy, module: ModuleType, limit: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Our task through lm_backend=prefix and lm_backend=hflm: the same log-likelihoods (float32
+    rounding apart), so the same answers and the same figures."""
+    outputs: list[dict[str, Any]] = []
+
+    def recording(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        outputs.append(harness.run_lm_eval(*args, **kwargs))
+        return outputs[-1]
+
+    monkeypatch.setattr(module, "run_lm_eval", recording)
+    results = {}
+    for backend in ("hflm", "prefix"):
+        cfg = BenchmarkConfig(kind=module.__name__.rsplit(".", 1)[-1], limit=limit, lm_backend=backend)
+        bench = module.BBQ("b", cfg, shared_data) if module is bbq else module.TruthfulQA("b", cfg, shared_data)
+        results[backend] = bench.evaluate(policy)
+    theirs, ours = (choice_loglikelihoods(out, module.TASK) for out in outputs)
+    assert [doc for doc, _ in ours] == [doc for doc, _ in theirs]
+    flat_theirs = [ll for _, lls in theirs for ll in lls]
+    flat_ours = [ll for _, lls in ours for ll in lls]
+    assert len(flat_ours) == len(flat_theirs) > 100
+    # float32 rounding: measured up to 4.6e-6 relative on SmolLM2 (docs/evaluation.md)
+    assert flat_ours == pytest.approx(flat_theirs, rel=1e-5, abs=1e-5)
+    (figures_theirs, rows_theirs), (figures_ours, rows_ours) = results["hflm"], results["prefix"]
+    # The same answer to every question; BBQ's correct/biased and TruthfulQA's MC1 exactly, MC2 to rounding.
+    assert [{k: v for k, v in r.items() if k != "mc2"} for r in rows_ours] == [
+        {k: v for k, v in r.items() if k != "mc2"} for r in rows_theirs
+    ]
+    assert [r.get("mc2", 0.0) for r in rows_ours] == pytest.approx([r.get("mc2", 0.0) for r in rows_theirs], abs=1e-5)
+    assert set(figures_ours) == set(figures_theirs)
+    for name, value in figures_theirs.items():
+        assert figures_ours[name] == pytest.approx(value, abs=1e-9 if module is bbq else 1e-5), name
