@@ -17,7 +17,7 @@ import torch
 
 from biasgrpo.benchmarks.continuations import TOXIC
 from biasgrpo.benchmarks.rtp import LOCAL_FILES
-from biasgrpo.rewards.preference import auroc
+from biasgrpo.rewards.preference import auroc, spearman
 
 
 def perspective_texts(data_dir: str | Path) -> dict[str, list[tuple[str, float]]]:
@@ -35,26 +35,11 @@ def perspective_texts(data_dir: str | Path) -> dict[str, list[tuple[str, float]]
     return out
 
 
-def ranks(x: torch.Tensor) -> torch.Tensor:
-    """1-based ranks of ``x`` ``[n]``, tied values sharing the mean of their ranks (float64)."""
-    order = x.double().argsort()
-    r = torch.empty(len(x), dtype=torch.float64)
-    r[order] = torch.arange(1, len(x) + 1, dtype=torch.float64)
-    _, inverse, counts = x.double().unique(return_inverse=True, return_counts=True)
-    sums = torch.zeros(len(counts), dtype=torch.float64).index_add_(0, inverse, r)
-    return (sums / counts)[inverse]
-
-
 def pearson(x: torch.Tensor, y: torch.Tensor) -> float:
     """Pearson's r of two ``[n]`` tensors (0 when either is constant)."""
     x, y = x.double() - x.double().mean(), y.double() - y.double().mean()
     denom = (x.square().sum() * y.square().sum()).sqrt()
     return float((x * y).sum() / denom) if denom > 0 else 0.0
-
-
-def spearman(x: torch.Tensor, y: torch.Tensor) -> float:
-    """Spearman's ρ: Pearson's r of the (tie-averaged) ranks."""
-    return pearson(ranks(x), ranks(y))
 
 
 def agreement(scorer: torch.Tensor, perspective: torch.Tensor) -> dict[str, float]:
@@ -63,7 +48,7 @@ def agreement(scorer: torch.Tensor, perspective: torch.Tensor) -> dict[str, floa
     figures = {
         "n": len(perspective),
         "n_toxic": int(toxic.sum()),
-        "spearman": spearman(scorer, perspective),
+        "spearman": float(spearman(scorer, perspective)),  # NaN, not 0, for a constant scorer
         "pearson": pearson(scorer, perspective),
     }
     figures["auroc"] = float(auroc(scorer, toxic)) if 0 < figures["n_toxic"] < len(perspective) else float("nan")

@@ -306,7 +306,7 @@ def data_section(rt: RewardTrainingConfig) -> str:
         "off-topic filler (rewards/bias_pairs.py). Groups, prompt templates, stereotype wordings and "
         "source texts are split train / validation / test apart, so test pairs are about unseen groups.",
     }
-    return "; ".join(about[s] for s in rt.sources) + "."
+    return "; ".join(about.get(s, s) for s in rt.sources) + "."  # a source of another recipe: its name
 
 
 def model_card(rt: RewardTrainingConfig, summary: dict, calibration: tuple[float, float]) -> str:

@@ -11,7 +11,7 @@ import torch
 from omegaconf import DictConfig
 
 from biasgrpo.benchmarks.independence import check_scorer_independence
-from biasgrpo.benchmarks.perspective import agreement, pearson, perspective_texts, ranks, spearman
+from biasgrpo.benchmarks.perspective import agreement, pearson, perspective_texts
 from biasgrpo.benchmarks.scorer_training import (
     CARD_JSON,
     SOURCE,
@@ -23,6 +23,7 @@ from biasgrpo.benchmarks.scorer_training import (
 from biasgrpo.benchmarks.toxicity import build_scorer
 from biasgrpo.config import BenchmarkConfig, RewardTrainingConfig, validate
 from biasgrpo.rewards.classifier import META_FILE
+from biasgrpo.rewards.preference import average_ranks, spearman
 from tests.benchmarks.test_independence import RM_SOURCES, trained_on
 
 
@@ -89,7 +90,7 @@ def test_trained_scorer_records_its_sources_and_is_independent(
 
 
 def test_rank_correlations_by_hand() -> None:
-    assert ranks(torch.tensor([10.0, 30.0, 20.0, 20.0])).tolist() == [1.0, 4.0, 2.5, 2.5]
+    assert average_ranks(torch.tensor([10.0, 30.0, 20.0, 20.0])).tolist() == [1.0, 4.0, 2.5, 2.5]
     x, y = torch.tensor([1.0, 2.0, 3.0, 4.0]), torch.tensor([1.0, 3.0, 2.0, 4.0])
     # Pearson of (1,2,3,4) and (1,3,2,4): centred (-1.5,-.5,.5,1.5) and (-1.5,.5,-.5,1.5): 4 / 5.
     assert pearson(x, y) == pytest.approx(0.8)
