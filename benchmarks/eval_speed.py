@@ -43,7 +43,7 @@ def speed_table(summary: dict[str, Any], names: list[str]) -> str:
     head = f"{'benchmark':12s} " + " ".join(f"{c:>9s}" for c in columns)
     lines, total, total_full = [head], 0.0, 0.0
     for name in names:
-        seconds = summary[f"perf/{name}_s"]
+        seconds = summary[f"perf/eval/{name}_s"]
         n, full = summary[f"eval/{name}/n_examples"], summary[f"eval/{name}/n_full"]
         per = seconds / n
         total, total_full = total + seconds, total_full + per * full

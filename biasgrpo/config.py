@@ -175,7 +175,7 @@ class RewardConfig:
     def validate(self, key: str = "reward") -> None:
         """Check this reward; a composite's parts are checked under ``<key>.parts.<name>``."""
         one_of(f"{key}.kind", self.kind, REWARD_KINDS)
-        one_of(f"{key}.probe", self.probe, ("warn", "error", "off"))
+        one_of(f"{key}.probe", self.probe, PROBE_MODES)
         checks: list[Check] = []
         if self.kind == "lexicon":
             weights = {k: getattr(self, k) for k in ("sentiment_weight", "toxicity_weight", "generalisation_weight")}
@@ -701,6 +701,7 @@ AUTOCASTS = ("none", "bfloat16", "float16")
 SAMPLER_BACKENDS = ("hf", "vllm")
 REWARD_KINDS = ("lexicon", "token_fraction", "bias_rm", "local_rm", "length_penalty", "python", "composite")
 INPUT_FORMATS = ("completion", "prompt_completion")
+PROBE_MODES = ("warn", "error", "off")
 RM_BACKBONES = ("smollm2_gguf", "hub", "tiny")
 RM_OBJECTIVES = ("bt", "mse")
 RM_SOURCES = ("paradetox", "toxigen", "davidson", "bias")

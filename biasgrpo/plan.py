@@ -28,18 +28,21 @@ from omegaconf import DictConfig
 from biasgrpo.config import Config
 from biasgrpo.machine import describe, summary_line
 
+COST_GROUPS = ("model", "sampler", "algorithm", "train", "reward", "dataset", "device")
+
 
 def cost_key(conf: Config) -> str:
-    """What a step's cost depends on; jobs sharing it share a step time."""
-    t, s, m = conf.train, conf.sampler, conf.model
-    parts = (m.name, m.lora.enabled, m.dtype, t.batch_size, t.minibatch_size, s.max_new_tokens, s.backend)
-    parts += (conf.device, conf.reward.name, json.dumps(dataclasses.asdict(conf.algorithm), sort_keys=True))
-    return "|".join(map(str, parts))
+    """Everything a step's cost can depend on (the whole model, sampler, algorithm, train, reward and
+    dataset groups and the device; not the seed, the logger or the evaluation); jobs sharing it
+    share a step time. Erring wide: a setting that does not change the cost only costs a measurement."""
+    return json.dumps({k: dataclasses.asdict(conf)[k] for k in COST_GROUPS}, sort_keys=True, default=str)
 
 
 def sweep_jobs(params: dict[str, str]) -> int:
-    """Jobs in a Hydra sweep: the product of the number of comma-separated values of each parameter."""
-    return math.prod(len(str(v).split(",")) for v in params.values()) if params else 1
+    """Jobs of a sweep config: the product of the number of comma-separated values of each of its
+    ``hydra.sweeper.params`` (0 when there are none). A job does not see the command line's own
+    sweeps (``-m seed=0,1``), nor how many values choice(...) or range(...) give: those are not counted."""
+    return math.prod(len(str(v).split(",")) for v in params.values()) if params else 0
 
 
 def time_steps(conf: Config, cfg: DictConfig, steps: int) -> tuple[dict[str, Any], list[float]]:
@@ -59,7 +62,7 @@ def time_steps(conf: Config, cfg: DictConfig, steps: int) -> tuple[dict[str, Any
                 "updates_per_step": trainer.algo.update_epochs * (trainer.rollout_size // trainer.minibatch_size),
             }
             times = []
-            for i in range(steps + 1):  # step 0 warms up (allocations, caches) and is not counted
+            for i in range(steps + 1 if steps else 0):  # step 0 warms up (allocations, caches): not counted
                 t0 = time.perf_counter()
                 trainer.step(i)
                 times.append(time.perf_counter() - t0)
@@ -79,7 +82,9 @@ def plan(cfg: DictConfig, conf: Config, run_dir: Path) -> dict[str, Any]:
     known = [e["step_s"] for e in earlier if e["cost_key"] == key]
     sizes, times = time_steps(conf, cfg, 0 if known else conf.plan.timed_steps)
     step_s = known[0] if known else statistics.median(times)
-    evals = int(conf.eval.before) + int(conf.eval.after) + (sizes["steps"] // conf.eval.every if conf.eval.every else 0)
+    # as the trainer: before, after, and every eval.every steps short of the last
+    during = (sizes["steps"] - 1) // conf.eval.every if conf.eval.every else 0
+    evals = int(conf.eval.before) + int(conf.eval.after) + during
     job = {
         **sizes,
         "sequences": sizes["steps"] * sizes["sequences_per_step"],
@@ -109,10 +114,11 @@ def format_plan(job: dict[str, Any], jobs: list[dict[str, Any]], total: int) -> 
         f"({job['sequences_per_step']} a step), {job['updates']} optimizer updates, {job['evaluations']} evaluations",
         f"  {job['step_s']:.1f} s a step ({how}) -> training {job['train_hours']:.2f} h on this machine",
     ]
-    if total > 1:
+    if total != 1:  # a sweep: 0 when its size is not known (a command-line sweep)
         hours = sum(j["train_hours"] for j in jobs)
+        of = f" of {total}" if total > len(jobs) else ""
         lines.append(
-            f"  sweep: {len(jobs)} of {total} jobs planned; their training {hours:.2f} h"
-            + (f", all {total} about {hours / len(jobs) * total:.2f} h" if len(jobs) < total else "")
+            f"  sweep: {len(jobs)}{of} jobs planned so far; their training {hours:.2f} h"
+            + (f", all {total} about {hours / len(jobs) * total:.2f} h" if of else "")
         )
     return "\n".join(lines)

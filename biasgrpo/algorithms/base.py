@@ -7,7 +7,8 @@ A step of the trainer (biasgrpo/trainer.py) is:
     batch    = the rollout plus the extra forward passes the algorithm asks for
                (sampling-policy log-probs, reference log-probs, hidden states)
     targets  = algorithm.prepare(batch, step)          # advantages, returns, ...
-    for each of algorithm.update_epochs passes, for each shuffled minibatch of whole groups:
+    for each of algorithm.update_epochs passes, for each shuffled minibatch (of whole groups when
+    train.minibatch_size is a multiple of the group size; always for pairs):
         forward = the policy's log-probs (and hidden states) on the minibatch, with grad
         loss    = algorithm.loss(forward, minibatch, step)
         backward, clip, optimizer step
@@ -49,7 +50,8 @@ class Algorithm(Protocol):
     """True: learns from its own samples scored by the reward; False: from the dataset's
     (chosen, rejected) pairs, which the trainer lays out as groups of 2, chosen first."""
     group_size: int
-    """Sequences per prompt; groups are contiguous and kept whole in minibatches."""
+    """Sequences per prompt; groups are contiguous (and kept whole in minibatches whose size is a
+    multiple of it, which offline pairs must be)."""
     update_epochs: int
     """Optimisation passes over each batch."""
     needs_reference: bool

@@ -114,7 +114,8 @@ class GRPO(Stateless):
     def prepare(self, batch: Batch, step: int) -> tuple[GroupAdvantages, Stats]:
         assert batch.rewards is not None, "GRPO learns from scored samples"
         adv, stats = self.advantages(batch.rewards)
-        mean_length = self.loss_mask(batch).sum() / batch.response_mask.shape[0]
+        # clamp: a step whose completions are all masked out (truncated) has no tokens, not NaN
+        mean_length = (self.loss_mask(batch).sum() / batch.response_mask.shape[0]).clamp(min=1.0)
         return GroupAdvantages(adv, mean_length.expand(adv.shape[0])), stats
 
     def loss_mask(self, batch: Batch) -> torch.Tensor:

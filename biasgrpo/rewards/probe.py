@@ -35,7 +35,6 @@ DEGENERATE: dict[str, Callable[[str], str]] = {
     "prompt_copy": lambda prompt: prompt,
     "repeat_word": lambda prompt: " ".join([REPEATED_WORD] * 16),
 }
-PROBE_MODES = ("warn", "error", "off")
 PROBE_PROMPTS, PROBE_SAMPLES, PROBE_SEED = 4, 2, 1234
 
 
