@@ -226,7 +226,10 @@ class Trainer:
             done = step + 1
             stop = distributed.any_true(self._stop_requested)  # every process stops after the same step
             if self.conf.eval.every and done % self.conf.eval.every == 0 and done < self.total_steps:
-                run_benchmarks(self.benchmarks, self.policy, self.logger, done, self.run_dir)
+                # figures logged as eval/* at this step; examples kept apart from the final eval/ files
+                run_benchmarks(
+                    self.benchmarks, self.policy, self.logger, done, self.run_dir, examples_dir=f"eval_step{done}"
+                )
             if stop or (self.conf.train.save_every and done % self.conf.train.save_every == 0):
                 self.save(done)
             if stop:

@@ -95,10 +95,11 @@ def run_benchmarks(
     step: int,
     run_dir: Path,
     prefix: str = "eval",
+    examples_dir: str = "",
 ) -> dict[str, float]:
     """Evaluate ``policy`` on every benchmark: figures ``<prefix>/<name>/*`` and the time each took
     (``perf/<prefix>/<name>_s``), logged at ``step`` with a table of sample rows per benchmark, and
-    every example's result in ``<run dir>/<prefix>/<name>.jsonl`` (for paired comparisons).
+    every example's result in ``<run dir>/<examples_dir or prefix>/<name>.jsonl`` (for paired comparisons).
 
     The one evaluation loop: training (before, during and after) and ``task=evaluate`` both run it.
     """
@@ -106,7 +107,7 @@ def run_benchmarks(
     for bench in tqdm(benchmarks, desc="evaluate" if prefix == "eval" else prefix, unit="benchmark"):
         t0 = time.perf_counter()
         result, rows = bench.evaluate(policy)
-        write_examples(run_dir, prefix, bench.name, rows)
+        write_examples(run_dir, examples_dir or prefix, bench.name, rows)
         results = {f"{prefix}/{bench.name}/{k}": v for k, v in result.items()}
         results[f"perf/{prefix}/{bench.name}_s"] = time.perf_counter() - t0
         logger.log(results, step)
