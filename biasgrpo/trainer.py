@@ -6,6 +6,7 @@ Build (``Trainer.__init__``), train (``Trainer.train``) and cleanup stay separat
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import random
@@ -357,7 +358,7 @@ class Trainer:
         shared statistics; ``(None, skip stats)`` when a loss or gradient was not finite."""
         batch = self._batch(ro, rewards)
         targets, stats = self.algo.prepare(batch, step)
-        batch = Batch(**{**batch.__dict__, "targets": targets})
+        batch = dataclasses.replace(batch, targets=targets)
         losses, entropies, grad_norms, update_stats = [], [], [], []
         for _ in range(self.algo.update_epochs):
             for idx in self._minibatch_indices(ro.input_ids.shape[0]):
