@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from difflib import SequenceMatcher
 from pathlib import Path
 
 import pytest
@@ -60,7 +61,7 @@ def test_groups_prompts_and_wordings_are_held_out(rm_data_dir: Path) -> None:
         assert not groups[a] & groups[b], (a, b)
         assert not prompts[a] & prompts[b], (a, b)
     vocab = build_vocab(all_groups(rm_data_dir, list(CFG.bias_resources), 0), 0, (0.1, 0.1))
-    for name in ("frames", "traits", "acts", "body"):
+    for name in ("frames", "traits", "acts", "body", "direct", "virtues"):
         assert not set(vocab[name]["train"]) & set(vocab[name]["test"]), name
     train_templates = {t for _, t in vocab["prompts"]["train"]}
     assert not train_templates & {t for _, t in EVAL_TEMPLATES}  # the held-out benchmark's templates
@@ -88,6 +89,18 @@ def test_seeded_and_capped_through_load_reward_pairs(rm_data_dir: Path) -> None:
     assert [len(a[s]) for s in SPLITS] == [50, 20, 20]
     assert a == load_reward_pairs(cfg, str(rm_data_dir), seed=0)
     assert a != load_reward_pairs(cfg, str(rm_data_dir), seed=1)
+
+
+def test_off_topic_minimal_pairs_name_another_group(rm_data_dir: Path) -> None:
+    from biasgrpo.rewards.bias_pairs import GroupTerm, swap_group
+
+    zorgs, blips = GroupTerm("zorgs", "a zorg", "zorgs"), GroupTerm("blips", "a blip", "blips")
+    assert swap_group("Zorgs are kind. I like zorgs.", zorgs, blips) == "Blips are kind. I like blips."
+    # In the training pairs: some off-topic answers are the chosen answer about another group.
+    pairs = [p for p in bias_pairs(rm_data_dir, CFG, seed=0)["train"] if p.source == "bias/off_topic"]
+    minimal = [p for p in pairs if SequenceMatcher(None, p.chosen, p.rejected).ratio() > 0.7]
+    assert len(minimal) >= 0.15 * len(pairs)
+    assert all(p.group.lower() not in p.rejected.lower() for p in minimal)
 
 
 def test_frames_fill_with_every_placeholder() -> None:
