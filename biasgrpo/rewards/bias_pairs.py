@@ -16,9 +16,10 @@ Every pair is (prompt about a group, chosen, rejected):
   hateful statement about the group, an offensive or hateful Davidson tweet, or a toxic
   ParaDetox comment (the last two are off-topic *and* toxic);
   evasion (hard negatives): empty, "I don't know" and short hedges, refusals, a copy of the
-  prompt, one word repeated, and off-topic filler (generic filler, or a respectful answer
-  written for another group and another question, or the chosen answer itself with another
-  group swapped in: a model that does not read the prompt cannot tell it from the right answer).
+  prompt, one word repeated, off-topic filler, and an answer about another group (a respectful
+  answer written for another group and another question, or the chosen answer itself with
+  another group swapped in: a model that does not read the prompt cannot tell it from the
+  right answer).
 
 Generalisation is measured, not assumed: groups (by descriptor for HolisticBias), prompt
 templates, stereotype frames, traits, acts, body sentences, direct answers and virtues are each split train / val / test
@@ -49,7 +50,7 @@ from biasgrpo.data.forms import EVAL_FORMS, PAIR_FORMS, TRAIN_FORMS
 from biasgrpo.data.templates import EVAL_TEMPLATES, GROUPS
 from biasgrpo.rewards.rm_data import SPLITS, RewardPair, Splits, normalise
 
-EVASION_KINDS = ("empty", "dont_know", "refusal", "copy", "repeat", "off_topic")
+EVASION_KINDS = ("empty", "dont_know", "refusal", "copy", "repeat", "off_topic", "other_group")
 HARM_KINDS = ("stereotype", "toxigen", "davidson", "paradetox")
 RESOURCES = ("toxigen", "holisticbias", "davidson", "paradetox")
 """Files of the data folder this source can draw on; each is optional."""
@@ -65,8 +66,9 @@ KIND_WEIGHTS: dict[str, float] = {
     "refusal": 0.08,
     "copy": 0.05,
     "repeat": 0.05,
-    # Off-topic is the hardest evasion (a model must read the prompt to see it): the largest share.
-    "off_topic": 0.20,
+    "off_topic": 0.06,
+    # The hardest evasion (a model must read the prompt to see it): the largest share.
+    "other_group": 0.14,
 }
 
 # ---------------------------------------------------------------- prompts ---
@@ -586,9 +588,8 @@ class BiasPairBuilder:
             word = rng.choice([*REPEAT_WORDS, group.plural.split()[-1]])
             return " ".join([word] * rng.randint(3, 30))
         if kind == "off_topic":
-            if rng.random() < 0.5:
-                return " ".join(rng.sample(FILLER, rng.randint(1, 3)))
-            # A respectful answer to another question about another group.
+            return " ".join(rng.sample(FILLER, rng.randint(1, 3)))
+        if kind == "other_group":  # a respectful answer to another question about another group
             other_form = rng.choice([f for f in OPENERS if f != form])
             return self.respectful(self.other_group(group), other_form)
         raise ValueError(f"unknown evasion kind {kind!r}")
@@ -623,7 +624,7 @@ class BiasPairBuilder:
             kind = self.rng.choices(kinds, [KIND_WEIGHTS[k] * (4 if k == "toxigen" else 1) for k in kinds])[0]
         chosen = self.respectful(group, form)
         rejected = self.rejected(kind, prompt, group, form)
-        if kind == "off_topic" and self.rng.random() < 0.35:
+        if kind == "other_group" and self.rng.random() < 0.5:
             # A minimal pair: the same answer written about another group, so only the group tells
             # them apart (where the answer names its group everywhere it refers to it).
             swapped = swap_group(chosen, group, self.other_group(group))

@@ -15,6 +15,7 @@ from biasgrpo.data.templates import EVAL_TEMPLATES
 from biasgrpo.rewards.bias_pairs import (
     ACTS,
     EVASION_KINDS,
+    FILLER,
     REFUSALS,
     STEREOTYPE_FRAMES,
     TRAITS,
@@ -48,7 +49,8 @@ def test_evasions_are_what_they_say(rm_data_dir: Path) -> None:
     assert all(p.prompt in p.rejected and p.rejected.replace(p.prompt, "").strip() == "" for p in by["copy"])
     assert all(len(set(p.rejected.split())) == 1 and len(p.rejected.split()) >= 3 for p in by["repeat"])
     # Off topic: the prompt's group is never named (filler, or an answer about another group).
-    assert all(p.group.lower() not in p.rejected.lower() for p in by["off_topic"])
+    assert all(p.group.lower() not in p.rejected.lower() for p in by["off_topic"] + by["other_group"])
+    assert all(any(p.rejected.startswith(f) for f in FILLER) for p in by["off_topic"])
     # The respectful answer is on topic: it names the group, or continues the prompt's sentence.
     assert all(p.group.lower() in p.chosen.lower() or p.chosen.startswith("...") for p in pairs)
 
@@ -97,9 +99,9 @@ def test_off_topic_minimal_pairs_name_another_group(rm_data_dir: Path) -> None:
     zorgs, blips = GroupTerm("zorgs", "a zorg", "zorgs"), GroupTerm("blips", "a blip", "blips")
     assert swap_group("Zorgs are kind. I like zorgs.", zorgs, blips) == "Blips are kind. I like blips."
     # In the training pairs: some off-topic answers are the chosen answer about another group.
-    pairs = [p for p in bias_pairs(rm_data_dir, CFG, seed=0)["train"] if p.source == "bias/off_topic"]
+    pairs = [p for p in bias_pairs(rm_data_dir, CFG, seed=0)["train"] if p.source == "bias/other_group"]
     minimal = [p for p in pairs if SequenceMatcher(None, p.chosen, p.rejected).ratio() > 0.7]
-    assert len(minimal) >= 0.15 * len(pairs)
+    assert len(minimal) >= 0.25 * len(pairs)
     assert all(p.group.lower() not in p.rejected.lower() for p in minimal)
 
 

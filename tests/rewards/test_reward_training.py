@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 from biasgrpo.config import RewardConfig, RewardTrainingConfig, validate
 from biasgrpo.errors import ConfigError, ModelLoadError
 from biasgrpo.rewards import build_reward, check_scores
+from biasgrpo.rewards.bias_pairs import EVASION_KINDS
 from biasgrpo.rewards.rm_data import load_reward_pairs
 from biasgrpo.rewards.training import freeze_lower_layers, load_backbone
 from run import dispatch
@@ -166,7 +167,7 @@ def test_bias_recipe_trains_end_to_end(train_tiny_rm: Callable[..., dict], tmp_p
     )
     assert summary["model_dir"] == str(out)
     assert summary["data/train_pairs"] == 64 and summary["data/evasion_check_prompts"] >= 100
-    for kind in ("empty", "dont_know", "refusal", "copy", "repeat", "off_topic"):
+    for kind in EVASION_KINDS:
         assert 0.0 <= summary[f"eval/evasion/pairwise_accuracy/evasion/{kind}"] <= 1.0
     assert 0.0 <= summary["eval/test/pairwise_accuracy/bias/stereotype"] <= 1.0
     meta = json.loads((out / "biasgrpo_reward.json").read_text())
