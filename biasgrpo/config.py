@@ -495,7 +495,17 @@ class TrainConfig:
     batch_size: int = 8
     """Prompts per step (B); each gives G completions."""
     minibatch_size: int = 0
-    """Sequences per optimizer step inside an update epoch (0 = the whole rollout)."""
+    """Sequences per optimizer step inside an update epoch, per process (0 = the whole rollout)."""
+    grad_accum_steps: int = 1
+    """Gradient accumulation: each optimizer step's minibatch runs as this many micro-batches, one after
+    another, whose gradients are summed before the one optimizer step. Each micro-batch's loss is
+    weighted by its share of the minibatch (its sequences, or its tokens for a token-mean loss), so
+    the update is that of the whole minibatch and the activation memory that of one micro-batch; no
+    other figure changes. A *step* stays one sampling round: train.batch_size prompts x G sequences,
+    then update_epochs x (rollout / minibatch_size) optimizer steps. max_steps, save_every,
+    eval.every, sample_every and the learning-rate schedule count these steps, never micro-batches.
+    The minibatch must split evenly (into whole pairs for dpo). With several processes only the last
+    micro-batch's backward averages the gradients over them."""
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
     sample_every: int = 10
@@ -505,6 +515,10 @@ class TrainConfig:
     keep_checkpoints: int = 2
     max_consecutive_skips: int = 3
     """Stop after this many steps in a row were skipped for a non-finite loss or gradient."""
+    export: bool = False
+    """At the end of training, export the trained policy as task=export does (biasgrpo/export.py), with
+    the export.* settings (merge, out_dir, push_to_hub, ...), from the final checkpoint; rank 0 only.
+    The summary gains export/* and the folder (default ``model/`` in the run directory) a model card."""
     dynamic_sampling_rounds: int = 0
     """DAPO's dynamic sampling (Yu et al. 2025) for group algorithms (grpo, rloo): a group whose G
     rewards are all equal has advantage 0 everywhere and teaches nothing, so it is dropped and
@@ -527,6 +541,7 @@ class TrainConfig:
                 (self.save_every >= 0, "save_every", self.save_every, ">= 0"),
                 (self.keep_checkpoints > 0, "keep_checkpoints", self.keep_checkpoints, "> 0"),
                 (self.max_consecutive_skips > 0, "max_consecutive_skips", self.max_consecutive_skips, "> 0"),
+                (self.grad_accum_steps >= 1, "grad_accum_steps", self.grad_accum_steps, ">= 1 (1 = no accumulation)"),
                 (self.dynamic_sampling_rounds >= 0, "dynamic_sampling_rounds", self.dynamic_sampling_rounds, ">= 0"),
             ],
         )
@@ -638,7 +653,11 @@ class ExportConfig:
     """push_to_hub: create the repository private."""
 
     def validate(self) -> None:
+        """task=export: a checkpoint to export."""
         check(bool(self.checkpoint), "export.checkpoint", "", "a training run directory or step_*.pt file")
+        self.validate_upload()
+
+    def validate_upload(self) -> None:
         check(not self.push_to_hub or bool(self.hub_repo), "export.hub_repo", "", "owner/name")
 
 
@@ -793,6 +812,14 @@ def _validate_across_groups(conf: Config) -> None:
         t.minibatch_size,
         f"a multiple of {G} with algorithm={conf.algorithm.name} (a pair's two responses stay together)",
     )
+    if conf.task == "train" and t.export:
+        check(
+            not conf.export.checkpoint,
+            "export.checkpoint",
+            conf.export.checkpoint,
+            "empty with train.export=true (it exports this run's own final checkpoint)",
+        )
+        conf.export.validate_upload()
     check(
         t.dynamic_sampling_rounds == 0 or (online and G >= 2),
         "train.dynamic_sampling_rounds",

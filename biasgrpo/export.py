@@ -3,6 +3,7 @@
     python run.py task=export export.checkpoint=outputs/train/grpo/<date>                  # LoRA adapters
     python run.py task=export export.checkpoint=outputs/train/grpo/<date> export.merge=true  # merged weights
     python run.py task=export export.checkpoint=... export.push_to_hub=true export.hub_repo=me/model
+    python run.py train.export=true                      # the same at the end of training (rank 0)
 
 Writes, with ``save_pretrained``, the adapters (PEFT: adapter_config.json + adapter_model.safetensors)
 or the merged model (transformers: config.json + model.safetensors), the tokenizer, and README.md:
@@ -26,8 +27,7 @@ from biasgrpo import checkpoint
 from biasgrpo.config import Config, ExportConfig, ModelConfig
 from biasgrpo.errors import ConfigError, ExportError
 from biasgrpo.logging import SUMMARY_FILE
-from biasgrpo.policy import Policy
-from biasgrpo.trainer import pick_device
+from biasgrpo.policy import Policy, pick_device
 
 CARD = "README.md"
 REPORT_MD = "report.md"  # what task=report writes (biasgrpo/report.py)
@@ -39,20 +39,41 @@ def checkpoint_run_dir(path: Path) -> Path:
 
 
 def export(cfg: DictConfig, conf: Config, run_dir: Path) -> dict[str, Any]:
-    """Load the checkpoint into its model, save adapters or merged weights, the tokenizer and the card."""
+    """task=export: export ``export.checkpoint``, with its training run's summary.json in the card."""
     ex = conf.export
-    if ex.push_to_hub and hub_offline():  # before any work: nothing is written
+    report_md = check_export(ex)
+    source = Path(ex.checkpoint)
+    summary_path = checkpoint_run_dir(source) / SUMMARY_FILE
+    run_summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    summary = export_checkpoint(source, ex, run_dir, run_summary, report_md)
+    summary["run_dir"] = str(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def check_export(ex: ExportConfig) -> str:
+    """What an export needs before any work (so nothing is written, or trained, in vain): the hub
+    when pushing, the report when one is named. Returns the report's markdown ('' for none)."""
+    if ex.push_to_hub and hub_offline():
         raise ExportError(
             "export.push_to_hub=true, but the hub is switched off here (HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE "
             "is set); nothing was written. Export without export.push_to_hub and upload the folder later "
             f"(`hf upload {ex.hub_repo} <folder>`), or unset the variable and run again online"
         )
-    report_md = ""
-    if ex.report:
-        if not (Path(ex.report) / REPORT_MD).exists():
-            raise ConfigError(f"export.report={ex.report!r} holds no {REPORT_MD}; pass a task=report run directory")
-        report_md = (Path(ex.report) / REPORT_MD).read_text()
-    source = Path(ex.checkpoint)
+    if not ex.report:
+        return ""
+    if not (Path(ex.report) / REPORT_MD).exists():
+        raise ConfigError(f"export.report={ex.report!r} holds no {REPORT_MD}; pass a task=report run directory")
+    return (Path(ex.report) / REPORT_MD).read_text()
+
+
+def export_checkpoint(
+    source: Path, ex: ExportConfig, run_dir: Path, run_summary: dict[str, Any], report_md: str = ""
+) -> dict[str, Any]:
+    """Load checkpoint ``source`` (a run directory or step_*.pt) into its model; save adapters or merged
+    weights, the tokenizer and the card (with ``run_summary``'s evaluation table) to ``export.out_dir``
+    (default ``<run_dir>/model``), and push when asked. Returns the export/* figures."""
     state = checkpoint.load_weights(source, key="export.checkpoint")
     trained = checkpoint.config_of(state)
     merged = OmegaConf.merge(OmegaConf.structured(ModelConfig), trained.model)
@@ -68,16 +89,11 @@ def export(cfg: DictConfig, conf: Config, run_dir: Path) -> dict[str, Any]:
     model.save_pretrained(out)  # safetensors
     policy.tokenizer.padding_side = "right"  # the usual default for whoever loads it
     policy.tokenizer.save_pretrained(out)
-    summary_path = checkpoint_run_dir(source) / SUMMARY_FILE
-    run_summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     (out / CARD).write_text(model_card(trained, state["step"], kind, run_summary, report_md, str(source)))
     print(f"[biasgrpo] exported {kind} of step {state['step']} to {out}")
     summary: dict[str, Any] = {"export/dir": str(out), "export/kind": kind, "export/step": state["step"]}
     if ex.push_to_hub:
         summary["export/hub_url"] = push(out, ex)
-    summary["run_dir"] = str(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
 

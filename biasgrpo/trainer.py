@@ -14,7 +14,7 @@ import signal
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from omegaconf import DictConfig
@@ -28,7 +28,8 @@ from biasgrpo.benchmarks import COUNT_FIGURES, build_benchmarks, info_figures, r
 from biasgrpo.benchmarks.independence import check_scorer_independence
 from biasgrpo.config import Config
 from biasgrpo.data import Row, load_prompts
-from biasgrpo.errors import BiasGRPOError
+from biasgrpo.errors import BiasGRPOError, ConfigError
+from biasgrpo.export import check_export, export_checkpoint
 from biasgrpo.logging import SUMMARY_FILE, RunLogger, SilentLogger, run_names
 from biasgrpo.policy import Policy, pick_device
 from biasgrpo.rewards import build_reward, check_scores
@@ -63,6 +64,28 @@ def lr_lambda(warmup_steps: int, total_steps: int, schedule: str):
     return factor
 
 
+def micro_batch_size(minibatch_size: int, grad_accum_steps: int, group_size: int, online: bool) -> int:
+    """Sequences per micro-batch: a minibatch split into ``grad_accum_steps`` equal parts, each holding
+    whole pairs for an offline algorithm."""
+    micro, rest = divmod(minibatch_size, grad_accum_steps)
+    if rest or (not online and micro % group_size):
+        pairs = "" if online else f" into parts that are multiples of {group_size} (a pair stays together)"
+        raise ConfigError(
+            f"train.grad_accum_steps={grad_accum_steps} is invalid with minibatches of {minibatch_size} sequences "
+            f"per process; allowed: a divisor of {minibatch_size} that splits it evenly{pairs}"
+        )
+    return micro
+
+
+class Update(NamedTuple):
+    """One optimizer step's figures, each its micro-batches' weighted sum: the whole minibatch's."""
+
+    loss: torch.Tensor
+    entropy: torch.Tensor
+    grad_norm: torch.Tensor
+    stats: dict[str, torch.Tensor]
+
+
 def stability_figures(rows: list[dict[str, Any]]) -> dict[str, float]:
     """The reward-variance figures that compare algorithms on one quantity (the paper's stability
     claim, "reward std during training"), from the per-step metrics:
@@ -94,13 +117,13 @@ class Trainer:
         self.reward = build_reward(conf.reward)
         self.benchmarks = build_benchmarks(conf, self.prompts.eval, self.reward)  # before the model: data errors first
         self.guard_figures = check_scorer_independence(conf)  # a scorer that is the reward stops the run here
-        self.policy = Policy(conf.model, pick_device(conf.device), needs_reference=self.algo.needs_reference)
-        self.guard_figures.update(self._probe_reward())  # the base model's samples: before trained weights load
+        self.export_report = check_export(conf.export) if conf.train.export else ""  # now, not after training
 
-        # Derived sizes, computed and checked once (cleanRL).
+        # Derived sizes, computed and checked once (cleanRL), before the model loads.
         t = conf.train
         self.rollout_size = distributed.local_batch_size(t.batch_size) * self.G  # N = B*G sequences per process
-        self.minibatch_size = t.minibatch_size or self.rollout_size
+        self.minibatch_size = t.minibatch_size or self.rollout_size  # sequences per optimizer step
+        self.micro_batch_size = micro_batch_size(self.minibatch_size, t.grad_accum_steps, self.G, self.algo.online)
         self.total_steps = t.max_steps or math.ceil(t.num_epochs * len(self.prompts.train) / t.batch_size)
         # With one pass over one minibatch the sampling policy *is* the current policy, so the
         # sampling log-probs need no pass of their own; a critic's inputs always do.
@@ -109,13 +132,24 @@ class Trainer:
         # Log-probs of sampled tokens are those of the distribution they were drawn from (logits / τ);
         # given responses (offline pairs) are scored under the model's own distribution.
         self.temperature = conf.sampler.temperature if self.algo.online else 1.0
-        # Minibatches of whole groups let each group's prompt run once (Policy.response_forward).
-        self.shared_prefix = self.G if self.G > 1 and self.minibatch_size % self.G == 0 else 1
+        # Micro-batches of whole groups let each group's prompt run once (Policy.response_forward).
+        self.shared_prefix = self.G if self.G > 1 and self.micro_batch_size % self.G == 0 else 1
 
+        self.policy = Policy(conf.model, pick_device(conf.device), needs_reference=self.algo.needs_reference)
+        self.guard_figures.update(self._probe_reward())  # the base model's samples: before trained weights load
         groups: list[dict[str, Any]] = [{"params": self.policy.trainable_parameters()}]
         groups += self.algo.param_groups(self.policy.hidden_size, self.policy.device, t.lr)
-        self.parameters = [p for g in groups for p in g["params"]]
-        self.optimizer = torch.optim.AdamW(groups, lr=t.lr, weight_decay=t.weight_decay)
+        optimizer = torch.optim.AdamW(groups, lr=t.lr, weight_decay=t.weight_decay)
+        # accelerate wraps every trainable module in one (DDP, DeepSpeed) when there are several
+        # processes; with one, nothing. Its forward is a micro-batch's loss (self._loss).
+        modules = self.algo.modules()
+        self.parallel = distributed.DataParallel(self.policy.device, find_unused_parameters=bool(modules))
+        self.trainable, self.optimizer = self.parallel.prepare(
+            distributed.Trainable(self.policy.model, modules, self._loss),
+            optimizer,
+            self.micro_batch_size,
+            t.max_grad_norm,
+        )
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lr_lambda(t.warmup_steps, self.total_steps, t.lr_schedule)
         )
@@ -169,7 +203,7 @@ class Trainer:
             return
         self.policy.load_trainable_state_dict(state["weights"])
         self.algo.load_state_dict(state["algorithm"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        self.parallel.load_optimizer_state(self.optimizer, state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         checkpoint.set_rng_state(state["rng"])
         self.start_step, self.eval_before, self.skipped = state["step"], state["eval_before"], state["skipped"]
@@ -181,7 +215,7 @@ class Trainer:
         bundle: dict[str, Any] = {
             "weights": self.policy.trainable_state_dict(),
             "algorithm": self.algo.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            "optimizer": self.parallel.optimizer_state(self.optimizer),
             "scheduler": self.scheduler.state_dict(),
             "eval_before": self.eval_before,
             "skipped": self.skipped,
@@ -243,6 +277,8 @@ class Trainer:
         summary = {**self._training_summary(), **self.eval_before, **eval_after, **self._eval_deltas(eval_after)}
         summary.update(info_figures(self.benchmarks))  # data source and scorer, as task=evaluate records them
         summary.update(self.guard_figures)  # reward probe; reward and scorer folders and sources
+        if self.conf.train.export and distributed.is_main():  # task=export's export of the final checkpoint
+            summary.update(export_checkpoint(self.run_dir, self.conf.export, self.run_dir, summary, self.export_report))
         summary["perf/wall_s"] = time.perf_counter() - t0
         summary["run_dir"] = str(self.run_dir)
         self.logger.summary(summary)
@@ -359,35 +395,22 @@ class Trainer:
         batch = self._batch(ro, rewards)
         targets, stats = self.algo.prepare(batch, step)
         batch = dataclasses.replace(batch, targets=targets)
-        losses, entropies, grad_norms, update_stats = [], [], [], []
+        updates: list[Update] = []
         for _ in range(self.algo.update_epochs):
             for idx in self._minibatch_indices(ro.input_ids.shape[0]):
-                mb = batch.select(idx)
-                fwd = self._forward(
-                    self.policy.model,
-                    mb.input_ids,
-                    mb.attention_mask,
-                    mb.response_len,
-                    with_hidden=self.algo.needs_hidden,
-                    with_entropy=True,
-                )
-                loss, loss_stats = self.algo.loss(fwd, mb, step)
-                grad_norm = self._update(loss)
-                if isinstance(grad_norm, str):
-                    return None, self._skip(step, grad_norm, f"{loss.item()}")
-                losses.append(loss.detach())
-                entropies.append(masked_mean(fwd.entropy, mb.response_mask))
-                grad_norms.append(grad_norm)
-                update_stats.append(loss_stats)
+                update = self._update([batch.select(part) for part in idx.split(self.micro_batch_size)], step)
+                if not isinstance(update, Update):
+                    return None, self._skip(step, *update)
+                updates.append(update)
         self.scheduler.step()
         self.algo.end_step()
         self._consecutive_skips = 0
-        stats.update({k: torch.stack([s[k] for s in update_stats]).mean() for k in update_stats[0]})
+        stats.update({k: torch.stack([u.stats[k] for u in updates]).mean() for k in updates[0].stats})
         stats.update(
             {
-                "policy/loss": torch.stack(losses).mean(),
-                "policy/grad_norm": torch.stack(grad_norms).mean(),
-                "policy/entropy": torch.stack(entropies).mean(),
+                "policy/loss": torch.stack([u.loss for u in updates]).mean(),
+                "policy/grad_norm": torch.stack([u.grad_norm for u in updates]).mean(),
+                "policy/entropy": torch.stack([u.entropy for u in updates]).mean(),
                 "train/lr": self.scheduler.get_last_lr()[0],
                 "train/skipped_steps": self.skipped,
             }
@@ -421,8 +444,8 @@ class Trainer:
         )
 
     def _no_grad_forward(self, model: torch.nn.Module, ro: Rollout, with_hidden: bool = False) -> Forward:
-        """A forward pass over the whole rollout, in minibatch-sized chunks, without grad."""
-        mb, n, T = self.minibatch_size, ro.input_ids.shape[0], ro.response_len
+        """A forward pass over the whole rollout, in micro-batch-sized chunks, without grad."""
+        mb, n, T = self.micro_batch_size, ro.input_ids.shape[0], ro.response_len
         with torch.no_grad():
             parts = [
                 self._forward(
@@ -434,24 +457,58 @@ class Trainer:
         return Forward(torch.cat([p.logprobs for p in parts]), None, hidden)
 
     def _minibatch_indices(self, n: int) -> list[torch.Tensor]:
-        """Shuffled minibatches; whole groups shuffled as units when prefixes are shared."""
-        g = self.shared_prefix
+        """Shuffled minibatches; whole groups shuffled as units when a minibatch holds whole groups."""
+        g = self.G if self.minibatch_size % self.G == 0 else 1
         order = (torch.randperm(n // g).unsqueeze(1) * g + torch.arange(g)).flatten()  # [n]
         return list(order.split(self.minibatch_size))
 
-    def _update(self, loss: torch.Tensor) -> torch.Tensor | str:
-        """Backward, clip and step; returns the grad norm, or the non-finite source."""
+    def _update(self, micro_batches: list[Batch], step: int) -> Update | tuple[str, str]:
+        """One optimizer step on a minibatch given as micro-batches (``train.grad_accum_steps``).
+
+        Each micro-batch's loss is weighted by its share of the minibatch (``Algorithm.loss_weight``:
+        sequences, or tokens for a token mean) before its backward, so the summed gradient is the
+        whole minibatch's; then clip and step. Returns the minibatch's figures, or the non-finite
+        source and the loss for :meth:`_skip`.
+        """
         self.optimizer.zero_grad(set_to_none=True)
-        if not distributed.all_true(torch.isfinite(loss)):
-            return "loss"
-        loss.backward()
-        distributed.all_reduce_grads(self.parameters)
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.parameters, self.conf.train.max_grad_norm)
+        sizes = torch.stack([self.algo.loss_weight(mb) for mb in micro_batches])
+        weights = sizes / sizes.sum().clamp(min=1.0)  # [k]; exactly 1.0 for a single micro-batch
+        losses, entropies, micro_stats = [], [], []
+        for i, (mb, weight) in enumerate(zip(micro_batches, weights)):
+            with self.parallel.micro_batch(last=i == len(micro_batches) - 1):
+                loss, stats, entropy = self.trainable(mb, step)
+                if not distributed.all_true(torch.isfinite(loss)):
+                    return "loss", f"{loss.item()}"
+                self.parallel.backward(loss * weight)
+            losses.append(loss.detach())
+            entropies.append(entropy)
+            micro_stats.append(stats)
+
+        def weighted(values: list[torch.Tensor]) -> torch.Tensor:
+            return (torch.stack(values) * weights).sum()
+
+        loss = weighted(losses)
+        grad_norm = self.parallel.clip_grad_norm_(self.conf.train.max_grad_norm)
         if not torch.isfinite(grad_norm):
             self.optimizer.zero_grad(set_to_none=True)
-            return "gradient"
+            return "gradient", f"{loss.item()}"
         self.optimizer.step()
-        return grad_norm
+        stats = {k: weighted([s[k] for s in micro_stats]) for k in micro_stats[0]}
+        return Update(loss, weighted(entropies), grad_norm, stats)
+
+    def _loss(self, mb: Batch, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+        """A micro-batch's loss, its statistics and its mean entropy, from the policy's forward pass
+        over it with grad: the forward of the trainable module accelerate wraps."""
+        fwd = self._forward(
+            self.policy.model,
+            mb.input_ids,
+            mb.attention_mask,
+            mb.response_len,
+            with_hidden=self.algo.needs_hidden,
+            with_entropy=True,
+        )
+        loss, stats = self.algo.loss(fwd, mb, step)
+        return loss, stats, masked_mean(fwd.entropy, mb.response_mask)
 
     # ---------------------------------------------------------- metrics ---
     def _throughput(self, elapsed: float, batch: Batch) -> dict[str, Any]:

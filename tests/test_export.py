@@ -114,3 +114,32 @@ def test_export_settings_name_their_key(make_cfg: Callable[..., DictConfig], ove
 def test_export_refuses_a_run_without_checkpoint(make_cfg: Callable[..., DictConfig], tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"export\.checkpoint=.*no readable checkpoint"):
         dispatch(make_cfg("task=export", f"export.checkpoint={tmp_path}"), tmp_path / "out")
+
+
+def test_train_export_exports_the_trained_policy_on_rank_0(make_cfg: Callable[..., DictConfig], tmp_path: Path) -> None:
+    """train.export=true: task=export's folder from the final checkpoint, the card holding this run's
+    evaluation table, the summary keeping its training figures and gaining export/*."""
+    run = tmp_path / "train"
+    summary = dispatch(make_cfg("train.max_steps=2", "train.export=true"), run)
+    out = run / "model"
+    assert summary["export/dir"] == str(out) and summary["export/kind"] == "adapters" and summary["export/step"] == 2
+    saved = load_file(out / "adapter_model.safetensors")
+    weights = checkpoint.load(checkpoint.checkpoint_paths(run)[-1])["weights"]
+    assert {k.replace(".default", "") for k in weights} == set(saved)
+    assert all(torch.equal(weights[k], saved[k.replace(".default", "")]) for k in weights)
+    assert AutoTokenizer.from_pretrained(out)("ab")["input_ids"]
+    on_disk = json.loads((run / "summary.json").read_text())
+    assert on_disk["export/dir"] == str(out) and on_disk["train/steps"] == 2
+    after, before = on_disk["eval/heldout/reward_mean"], on_disk["eval_before/heldout/reward_mean"]
+    change = on_disk["eval_delta/heldout/reward_mean"]
+    assert f"| heldout | reward_mean | {before:.4f} | {after:.4f} | {change:.4f} |" in (out / "README.md").read_text()
+
+
+def test_train_export_refuses_an_offline_push_before_training(
+    make_cfg: Callable[..., DictConfig], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cfg = make_cfg("train.export=true", "export.push_to_hub=true", "export.hub_repo=me/model")
+    with pytest.raises(ExportError, match="the hub is switched off"):
+        dispatch(cfg, tmp_path / "train")
+    assert not checkpoint.checkpoint_paths(tmp_path / "train")  # nothing trained in vain

@@ -13,9 +13,12 @@ import torch
 from omegaconf import DictConfig
 
 from biasgrpo import checkpoint
+from biasgrpo.algorithms import functional as F
+from biasgrpo.algorithms.grpo import GRPO, GRPOConfig
 from biasgrpo.config import validate
-from biasgrpo.trainer import Trainer, TrainingError, stability_figures
-from biasgrpo.types import Rollout
+from biasgrpo.errors import ConfigError
+from biasgrpo.trainer import Trainer, TrainingError, micro_batch_size, stability_figures
+from biasgrpo.types import Batch, Rollout
 from run import dispatch
 
 
@@ -284,3 +287,77 @@ def test_stability_figures_by_hand() -> None:
     assert figures["stability/step_reward_std_mean"] == pytest.approx(0.2)
     assert figures["stability/step_mean_reward_std"] == pytest.approx(1.0)
     assert stability_figures([{"dpo/loss": 0.5}]) == {}
+
+
+@pytest.mark.parametrize(("loss_type", "expected"), [("grpo", 6.0), ("bnpo", 4.0)])
+def test_micro_batch_weights_by_hand(loss_type: str, expected: float) -> None:
+    """Two sequences with 3 and 1 response tokens, per-token losses [1, 2, 3] and [10]. grpo (sequence
+    means 2 and 10, then their mean): 6, the micro-batches (one sequence each) weighted 1/2, 1/2.
+    bnpo (token mean): 16 / 4 = 4, the micro-batches' means 2 and 10 weighted by tokens, 3/4 and 1/4."""
+    mask = torch.tensor([[1, 1, 1, 0], [1, 0, 0, 0]])
+    per_token = torch.tensor([[1.0, 2.0, 3.0, 99.0], [10.0, 99.0, 99.0, 99.0]])  # 99: padding, never read
+    ids = torch.zeros(2, 6, dtype=torch.long)
+    batch = Batch(ids, torch.ones_like(ids), mask, torch.zeros(2, dtype=torch.bool), None, None, None, None)
+    algo = GRPO(GRPOConfig(loss_type=loss_type))
+    micro = [batch.select(torch.tensor([i])) for i in range(2)]
+    sizes = torch.stack([algo.loss_weight(m) for m in micro])
+    weights = sizes / sizes.sum()
+    parts = [F.aggregate(per_token[i : i + 1], m.response_mask, loss_type) for i, m in enumerate(micro)]
+    assert float(F.aggregate(per_token, mask, loss_type)) == pytest.approx(expected)
+    assert float(sum(w * p for w, p in zip(weights, parts))) == pytest.approx(expected)
+
+
+GROUPS_OF_4 = ["algorithm.num_generations=4", "train.batch_size=8"]  # 32 sequences a step
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["algorithm.loss_type=grpo", *GROUPS_OF_4],
+        ["algorithm.loss_type=bnpo", "algorithm.mask_truncated_completions=true", *GROUPS_OF_4],
+        ["algorithm=ppo", *GROUPS_OF_4],
+        ["algorithm=dpo", "train.batch_size=16"],  # 16 pairs
+    ],
+    ids=["grpo", "bnpo", "ppo", "dpo"],
+)
+def test_accumulated_micro_batches_give_the_update_of_their_minibatch(
+    make_cfg: Callable[..., DictConfig], tmp_path: Path, pairs_file: Path, extra: list[str]
+) -> None:
+    """train.grad_accum_steps=4: four micro-batches of 8 sequences, one after another, give the gradient,
+    loss and grad norm of one minibatch of 32 (the same step's samples: same seed). Completions of 16
+    tokens end at different lengths, so weighting token-mean losses by sequences would fail here."""
+    if "algorithm=dpo" in extra:
+        extra = [*extra, "dataset=paradetox_pairs", f"dataset.path={pairs_file}"]
+
+    def first_update(accum: int) -> tuple[list[torch.Tensor], dict[str, Any]]:
+        settings = ["reward=token_fraction", "sampler.max_new_tokens=16", "eval.before=false", "eval.after=false"]
+        cfg = make_cfg(*settings, f"train.grad_accum_steps={accum}", *extra)
+        trainer = Trainer(validate(cfg), cfg, tmp_path / f"accum{accum}")
+        assert trainer.micro_batch_size == 32 // accum
+        grads: list[torch.Tensor] = []
+        real_step = trainer.optimizer.step
+
+        def recording_step(*args: Any, **kwargs: Any) -> Any:
+            params = [p for g in trainer.optimizer.param_groups for p in g["params"] if p.grad is not None]
+            grads.extend(p.grad.clone() for p in params)
+            return real_step(*args, **kwargs)
+
+        trainer.optimizer.step = recording_step  # type: ignore[method-assign]
+        return grads, trainer.step(0)
+
+    (whole, whole_stats), (micro, micro_stats) = first_update(1), first_update(4)
+    assert len(whole) == len(micro) > 0
+    assert max(float(g.abs().max()) for g in whole) > 1e-4  # a real gradient
+    for a, b in zip(whole, micro):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-7)
+    for key in ("policy/loss", "policy/grad_norm"):
+        assert float(micro_stats[key]) == pytest.approx(float(whole_stats[key]), rel=1e-5, abs=1e-7), key
+
+
+def test_grad_accum_steps_must_split_the_minibatch_evenly() -> None:
+    assert micro_batch_size(32, 4, 4, online=True) == 8
+    assert micro_batch_size(8, 4, 2, online=False) == 2
+    with pytest.raises(ConfigError, match=r"train\.grad_accum_steps=3 .*allowed: a divisor of 32"):
+        micro_batch_size(32, 3, 4, online=True)
+    with pytest.raises(ConfigError, match=r"train\.grad_accum_steps=8 .*multiples of 2 \(a pair stays together\)"):
+        micro_batch_size(8, 8, 2, online=False)

@@ -9,9 +9,11 @@ A step of the trainer (biasgrpo/trainer.py) is:
     targets  = algorithm.prepare(batch, step)          # advantages, returns, ...
     for each of algorithm.update_epochs passes, for each shuffled minibatch (of whole groups when
     train.minibatch_size is a multiple of the group size; always for pairs):
-        forward = the policy's log-probs (and hidden states) on the minibatch, with grad
-        loss    = algorithm.loss(forward, minibatch, step)
-        backward, clip, optimizer step
+        for each of its train.grad_accum_steps micro-batches (all of it by default):
+            forward = the policy's log-probs (and hidden states) on the micro-batch, with grad
+            loss    = algorithm.loss(forward, micro-batch, step)
+            backward of loss x its share of the minibatch (algorithm.loss_weight)
+        clip, optimizer step
     algorithm.end_step()
 
 So an algorithm says what it needs (the class attributes below), computes its targets
@@ -75,6 +77,17 @@ class Algorithm(Protocol):
         """The scalar loss of a minibatch, from the policy's forward pass over it (with grad)."""
         ...
 
+    def loss_weight(self, mb: Batch) -> torch.Tensor:
+        """What ``loss(·, mb)`` is a mean over, counted: the sequences of ``mb``, or its loss tokens for
+        a token mean. Micro-batches accumulated into one update (``train.grad_accum_steps``) are
+        weighted by it, so that their weighted losses add up to the loss of the whole minibatch."""
+        ...
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        """The trainable modules :meth:`param_groups` built (a critic), by name: the trainer wraps
+        them with the policy for data-parallel training."""
+        ...
+
     def end_step(self) -> None:
         """After a step's updates (PPO's adaptive KL coefficient moves here)."""
         ...
@@ -87,10 +100,17 @@ class Algorithm(Protocol):
 
 
 class Stateless:
-    """Defaults for an algorithm with no modules or state of its own."""
+    """Defaults for an algorithm with no modules or state of its own and a loss that is a mean over sequences."""
 
     def param_groups(self, hidden_size: int, device: torch.device, lr: float) -> list[dict[str, Any]]:
         return []
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        return {}
+
+    def loss_weight(self, mb: Batch) -> torch.Tensor:
+        """The sequences: the loss is a mean over them (or over pairs, two sequences each)."""
+        return torch.tensor(float(mb.input_ids.shape[0]), device=mb.input_ids.device)
 
     def end_step(self) -> None:
         return None

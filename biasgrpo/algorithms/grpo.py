@@ -124,6 +124,13 @@ class GRPO(Stateless):
             return batch.response_mask
         return batch.response_mask * (~batch.truncated).unsqueeze(1).to(batch.response_mask.dtype)
 
+    def loss_weight(self, mb: Batch) -> torch.Tensor:
+        """The loss tokens for bnpo, a token mean; the sequences for the others (dapo and dr_grpo
+        divide each sequence's token sum by one constant)."""
+        if self.cfg.loss_type == "bnpo":
+            return self.loss_mask(mb).sum().float()
+        return super().loss_weight(mb)
+
     def advantages(self, rewards: torch.Tensor) -> tuple[torch.Tensor, Stats]:
         """``[B*G]`` rewards -> ``[B*G]`` advantages and group statistics."""
         grouped = rewards.view(-1, self.group_size)  # [B, G]

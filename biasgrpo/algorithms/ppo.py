@@ -160,6 +160,14 @@ class PPO:
         self.value_head = ValueHead(hidden_size).to(device)
         return [{"params": list(self.value_head.parameters()), "lr": self.cfg.critic_lr or lr}]
 
+    def modules(self) -> dict[str, torch.nn.Module]:
+        assert self.value_head is not None, "param_groups builds the value head first"
+        return {"value_head": self.value_head}
+
+    def loss_weight(self, mb: Batch) -> torch.Tensor:
+        """The response tokens: the policy and the value losses are token means."""
+        return mb.response_mask.sum().float()
+
     def prepare(self, batch: Batch, step: int) -> tuple[PPOTargets, Stats]:
         """Rollout-time values, per-token rewards (score and KL penalty), GAE advantages and returns."""
         assert batch.rewards is not None and batch.old_logprobs is not None and batch.old_hidden is not None
