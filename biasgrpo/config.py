@@ -108,10 +108,20 @@ class SamplerConfig:
     top_p: float = 1.0
     max_prompt_tokens: int = 256
     """Longer prompts are cut from the left (after chat formatting)."""
+    dtype: str = "auto"
+    """auto | float32 | bfloat16 | float16: the weights training rollouts are sampled with (hf
+    backend; evaluation always samples with the weights' own dtype). A copy in this dtype,
+    LoRA merged, is made once per step when it differs from ``model.dtype``. auto: bfloat16
+    for fp32 weights on CUDA or on a CPU with native bf16 products (avx512_bf16 or AMX), where
+    it was measured faster (docs/performance.md); the weights' own dtype elsewhere. The loss
+    is unaffected: every log-prob that enters it (old, new, reference) is recomputed by the
+    training passes in ``model.dtype``; bf16 only draws the samples from a slightly different
+    distribution (tests/test_sampler.py bounds the difference)."""
     prepack_weights: bool = True
-    """CPU, fp32: multiply with MKL-prepacked weights while sampling (a quarter off the decoding
-    matmuls of SmolLM2, same results). Holds one more copy of the weights while sampling: set
-    false where memory is tight (Phi-2 on CPU)."""
+    """CPU, fp32 or bf16: multiply with prepacked weights while sampling (MKL's for fp32,
+    oneDNN's for bf16; a quarter to a third off the decoding matmuls of SmolLM2, the same
+    results), where a timed probe, once per process, finds them faster. Holds one more copy of
+    the weights while sampling: set false where memory is tight (Phi-2 on CPU)."""
     vllm: VLLMConfig = field(default_factory=VLLMConfig)
 
     def validate(self) -> None:
@@ -120,6 +130,7 @@ class SamplerConfig:
             "sampler",
             [
                 (self.backend in SAMPLER_BACKENDS, "backend", self.backend, " | ".join(SAMPLER_BACKENDS)),
+                (self.dtype in SAMPLER_DTYPES, "dtype", self.dtype, " | ".join(SAMPLER_DTYPES)),
                 (self.max_new_tokens > 0, "max_new_tokens", self.max_new_tokens, "> 0"),
                 (self.temperature > 0, "temperature", self.temperature, "> 0 (sampling needs randomness)"),
                 (0.0 < self.top_p <= 1.0, "top_p", self.top_p, "(0, 1]"),
@@ -716,6 +727,7 @@ TASKS = ("train", "evaluate", "train_reward", "make_dataset", "report", "plan", 
 DEVICES = ("auto", "cpu", "cuda")
 MODEL_LOADERS = ("hub", "smollm2_gguf", "tiny", "config")
 DTYPES = ("float32", "bfloat16", "float16")
+SAMPLER_DTYPES = ("auto", *DTYPES)
 AUTOCASTS = ("none", "bfloat16", "float16")
 SAMPLER_BACKENDS = ("hf", "vllm")
 REWARD_KINDS = ("lexicon", "token_fraction", "bias_rm", "local_rm", "length_penalty", "python", "composite")

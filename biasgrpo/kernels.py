@@ -3,15 +3,17 @@ replace, faster on the 2-core CPU the project is developed on (docs/performance.
 
 - :func:`token_logprobs`: log-probs and entropies from logits in one chunked pass with a
   hand-written backward (no ``[N, T, V]`` temporaries).
-- :func:`prepacked_linears`: sampling multiplies with MKL-prepacked weights (bitwise
-  ``nn.Linear``'s results).
+- :func:`prepacked_linears`: sampling multiplies with prepacked weights, MKL's for fp32 and
+  oneDNN's for bf16 (bitwise ``nn.Linear``'s results), where a timed probe finds them faster.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Iterator
+import statistics
+import time
+from collections.abc import Callable, Iterator
 
 import torch
 
@@ -95,41 +97,105 @@ def token_logprobs(
     return _TokenLogprobs.apply(logits, tokens, temperature)
 
 
+PROBE_ROUNDS = 3  # timed sweeps of each kind in the prepacking probe (interleaved)
+_prepack_wins: dict[tuple[torch.dtype, int, int], bool] = {}  # (dtype, rows, weights) -> faster packed?
+
+
+def packs(dtype: torch.dtype) -> bool:
+    """Whether this torch and CPU have a prepacked linear kernel for ``dtype`` weights: MKL's sgemm
+    for fp32, oneDNN's brgemm for bf16 (which needs avx512_bf16 or AMX to be worth it, and
+    AVX-512 to run at all)."""
+    if dtype == torch.float32:
+        return bool(torch._C.has_mkl)
+    if dtype == torch.bfloat16:
+        return torch.backends.mkldnn.is_available() and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return False
+
+
+def _pack(weight: torch.Tensor, rows: int) -> torch.Tensor:
+    if weight.dtype == torch.float32:
+        return torch.ops.mkl._mkl_reorder_linear_weight(weight, rows)
+    return torch.ops.mkldnn._reorder_linear_weight(weight, rows)
+
+
+def _packed_linear(
+    packed: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, rows: int, x: torch.Tensor
+) -> torch.Tensor:
+    if weight.dtype == torch.bfloat16:
+        return torch.ops.mkldnn._linear_pointwise(x, packed, bias, "none", [], "")
+    out = torch.ops.mkl._mkl_linear(x.reshape(-1, x.shape[-1]), packed, weight, bias, rows)
+    return out.view(*x.shape[:-1], out.shape[-1])
+
+
+def packing_wins(linears: list[torch.nn.Linear], packed: list[torch.Tensor], rows: int) -> bool:
+    """Whether ``rows`` rows multiply faster by every weight prepacked than by ``nn.Linear``'s
+    kernel, timed once per process for each (dtype, rows, model size) and remembered.
+
+    The probe is what a decoding step does: one product of ``rows`` random rows by every weight,
+    each read once, :data:`PROBE_ROUNDS` sweeps of each kind interleaved (about 0.3 s for
+    SmolLM2 on one thread). Prepacking won on every instruction set this was measured on
+    (AMX, and AVX-512 with and without bf16, and AVX2 emulated: docs/performance.md), but
+    MKL picks its code path by the CPU's vendor and model, so a CPU it was not measured on
+    is timed rather than assumed. Both kinds give bitwise the same outputs, so the choice
+    changes speed only, never a sampled token.
+    """
+    key = (linears[0].weight.dtype, rows, sum(m.weight.numel() for m in linears))
+    if key not in _prepack_wins:
+        # Constant inputs: the probe must not draw from the global RNG (sampling and resume do).
+        inputs = {m.in_features: torch.full((rows, m.in_features), 0.5, dtype=key[0]) for m in linears}
+
+        def sweep(fn: Callable[[torch.nn.Linear, torch.Tensor], torch.Tensor]) -> float:
+            t0 = time.perf_counter()
+            for m, p in zip(linears, packed):
+                fn(m, p)
+            return time.perf_counter() - t0
+
+        def plain(m: torch.nn.Linear, _: torch.Tensor) -> torch.Tensor:
+            return torch.nn.functional.linear(inputs[m.in_features], m.weight, m.bias)
+
+        def prepacked(m: torch.nn.Linear, p: torch.Tensor) -> torch.Tensor:
+            return _packed_linear(p, m.weight, m.bias, rows, inputs[m.in_features])
+
+        with torch.no_grad():
+            times = [(sweep(plain), sweep(prepacked)) for _ in range(PROBE_ROUNDS + 1)][1:]  # the first warms up
+        _prepack_wins[key] = statistics.median(t for _, t in times) < statistics.median(t for t, _ in times)
+    return _prepack_wins[key]
+
+
 @contextlib.contextmanager
-def prepacked_linears(modules: list[torch.nn.Module], rows: int, enabled: bool = True) -> Iterator[None]:
+def prepacked_linears(
+    modules: list[torch.nn.Module], rows: int, enabled: bool = True, probe: bool = True
+) -> Iterator[None]:
     """For the duration, each ``nn.Linear`` of ``modules`` multiplies with a prepacked weight.
 
-    A decoding step multiplies a few rows (``rows``, the batch) by every weight, and
-    MKL's sgemm then spends much of its time repacking each weight for the kernel. A copy
-    packed once per sampling call skips that: about a quarter off the decoding matmuls of
-    the default workload on the benchmark CPU, with results bitwise equal to
-    ``nn.Linear``'s. Only fp32 weights on a CPU with an MKL build of torch, without
-    autocast and without gradients; otherwise (or ``enabled=False``) nothing changes.
+    A decoding step multiplies a few rows (``rows``, the batch) by every weight. MKL's sgemm
+    (fp32) then spends much of its time repacking each weight for the kernel, and oneDNN's
+    bf16 matmul reorders it into its blocked layout; a copy packed once per sampling call
+    skips that, with results bitwise equal to ``nn.Linear``'s. Only fp32 or bf16 weights on a
+    CPU with the kernel (:func:`packs`), without autocast and without gradients, and with
+    ``probe`` only where :func:`packing_wins` timed it faster on this CPU; otherwise (or
+    ``enabled=False``) nothing changes.
     """
     linears = [
         m
         for m in modules
         if isinstance(m, torch.nn.Linear)
         and m.weight.device.type == "cpu"
-        and m.weight.dtype == torch.float32
         and "forward" not in m.__dict__  # a forward already wrapped by someone else is left alone
     ]
-    if not (enabled and torch._C.has_mkl and linears):
+    dtypes = {m.weight.dtype for m in linears}
+    if not (enabled and len(dtypes) == 1 and packs(*dtypes)):
         yield
         return
     with torch.no_grad():
-        for m in linears:
-            packed = torch.ops.mkl._mkl_reorder_linear_weight(m.weight, rows)
-            m.forward = functools.partial(_packed_linear, packed, m.weight, m.bias, rows)
+        packed = [_pack(m.weight, rows) for m in linears]
+    if probe and not packing_wins(linears, packed, rows):
+        yield
+        return
+    for m, p in zip(linears, packed):
+        m.forward = functools.partial(_packed_linear, p, m.weight, m.bias, rows)
     try:
         yield
     finally:
         for m in linears:
             del m.forward
-
-
-def _packed_linear(
-    packed: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, rows: int, x: torch.Tensor
-) -> torch.Tensor:
-    out = torch.ops.mkl._mkl_linear(x.reshape(-1, x.shape[-1]), packed, weight, bias, rows)
-    return out.view(*x.shape[:-1], out.shape[-1])

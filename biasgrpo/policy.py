@@ -41,7 +41,8 @@ class Policy:
         self.use_chat_template = cfg.chat_template and tokenizer.chat_template is not None
         self.lora = cfg.lora.enabled
         self._frozen_reference: PreTrainedModel | None = None
-        self._merged: list[torch.Tensor] = []  # generation_model's merged LoRA weights
+        # generation_model's weights (LoRA merged, or in the sampling dtype), by dtype (None: the weights' own)
+        self._sampling_buffers: dict[torch.dtype | None, list[torch.Tensor]] = {}
         if self.lora:
             from peft import LoraConfig, get_peft_model
 
@@ -107,53 +108,76 @@ class Policy:
         return torch.autocast(self.device.type, dtype=self.autocast_dtype)
 
     @contextlib.contextmanager
-    def generation_model(self, rows: int, prepack: bool = True) -> Iterator[torch.nn.Module]:
-        """The policy, for sampling ``rows`` sequences at a time.
+    def generation_model(
+        self, rows: int, dtype: torch.dtype | None = None, prepack: bool = True
+    ) -> Iterator[torch.nn.Module]:
+        """The policy, for sampling ``rows`` sequences at a time with weights in ``dtype`` (None:
+        the weights' own).
 
-        Under LoRA the adapters are merged for the duration (:meth:`_merged_adapters`). On
-        CPU the linear layers then multiply with prepacked weights (:func:`prepacked_linears`)
-        unless ``prepack`` is false.
+        The sampling weights are swapped in for the duration (:meth:`_sampling_weights`): under
+        LoRA the adapters merged in, and a copy in ``dtype`` where it differs. On CPU the linear
+        layers then multiply with prepacked weights (:func:`prepacked_linears`) unless
+        ``prepack`` is false.
         """
+        own = next(self.model.parameters()).dtype
         with (
-            self._merged_adapters() as modules,
+            self._sampling_weights(None if dtype == own else dtype) as modules,
             self.autocast(),
             prepacked_linears(modules, rows, prepack and self.autocast_dtype is None),
         ):
             yield self.model
 
     @contextlib.contextmanager
-    def _merged_adapters(self) -> Iterator[list[torch.nn.Module]]:
-        """Under LoRA, the adapters merged into the weights for the duration; yields the modules
-        a forward pass then runs (every module but the idle adapters' own layers).
+    def _sampling_weights(self, dtype: torch.dtype | None) -> Iterator[list[torch.nn.Module]]:
+        """The weights of a sampling pass swapped in for the duration; yields the modules a forward
+        pass then runs (every module but the idle adapters' own layers).
 
-        Each adapted layer's weight is swapped for ``W + ΔW`` (one matmul per layer and token
-        instead of three) and swapped back afterwards, so the trained base weights stay bitwise
-        unchanged, unlike merging in place and subtracting. The merged weights live in buffers
-        allocated once (the size of the adapted weights).
+        Under LoRA each adapted layer's weight becomes ``W + ΔW`` (one matmul per layer and token
+        instead of three). With ``dtype`` other than the weights' own, every weight becomes a
+        copy in ``dtype``, made once per call: a bf16 copy halves the bytes each decoding step
+        reads, and is made from the fp32 ``W + ΔW``, so it is rounded once. The trained weights
+        stay bitwise unchanged (swapped back afterwards, unlike merging in place and
+        subtracting). The copies live in buffers allocated once per dtype.
         """
-        if not self.lora:
-            yield list(self.model.modules())
-            return
-        from peft.tuners.lora import Linear as LoraLinear
-
-        layers = [m for m in self.model.modules() if isinstance(m, LoraLinear)]
-        adapters = {id(m) for layer in layers for part in (layer.lora_A, layer.lora_B) for m in part.values()}
-        if len(self._merged) != len(layers):
-            self._merged = [torch.empty_like(m.base_layer.weight) for m in layers]
+        layers = {id(m.base_layer.weight): m for m in self._lora_layers()}
+        adapters = [m for layer in layers.values() for part in (layer.lora_A, layer.lora_B) for m in part.values()]
+        adapter_params = {id(p) for m in adapters for p in m.parameters()}
+        params = [
+            p
+            for p in self.model.parameters()
+            if id(p) not in adapter_params and (id(p) in layers or (dtype is not None and p.dtype != dtype))
+        ]
+        buffers = self._sampling_buffers.get(dtype)  # dtype None: the weights' own
+        if buffers is None or len(buffers) != len(params):
+            buffers = self._sampling_buffers[dtype] = [torch.empty_like(p, dtype=dtype) for p in params]
         originals = []
         with torch.no_grad():
-            for layer, merged in zip(layers, self._merged):
-                weight = layer.base_layer.weight
-                delta = sum(layer.get_delta_weight(name) for name in layer.active_adapters)
-                torch.add(weight, delta, out=merged)
-                originals.append(weight.data)
-                weight.data = merged
+            for p, buffer in zip(params, buffers):
+                layer = layers.get(id(p))
+                if layer is None:
+                    buffer.copy_(p)
+                else:
+                    delta = sum(layer.get_delta_weight(name) for name in layer.active_adapters)
+                    if buffer.dtype == p.dtype:
+                        torch.add(p, delta, out=buffer)
+                    else:
+                        buffer.copy_(p + delta)
+                originals.append(p.data)
+                p.data = buffer
         try:
-            with self.model.disable_adapter():
-                yield [m for m in self.model.modules() if id(m) not in adapters]
+            with self.model.disable_adapter() if self.lora else contextlib.nullcontext():
+                idle = {id(m) for m in adapters}
+                yield [m for m in self.model.modules() if id(m) not in idle]
         finally:
-            for layer, original in zip(layers, originals):
-                layer.base_layer.weight.data = original
+            for p, original in zip(params, originals):
+                p.data = original
+
+    def _lora_layers(self) -> list[torch.nn.Module]:
+        if not self.lora:
+            return []
+        from peft.tuners.lora import Linear as LoraLinear
+
+        return [m for m in self.model.modules() if isinstance(m, LoraLinear)]
 
     @contextlib.contextmanager
     def reference(self) -> Iterator[torch.nn.Module]:

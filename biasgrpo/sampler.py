@@ -18,6 +18,8 @@ import torch
 from transformers import DynamicCache, StaticCache
 
 from biasgrpo.config import ModelConfig, SamplerConfig
+from biasgrpo.machine import native_bf16
+from biasgrpo.models import DTYPES
 from biasgrpo.policy import Policy
 from biasgrpo.rollout import Sampler, encode_prompts, rollout_from
 from biasgrpo.types import Rollout
@@ -99,29 +101,89 @@ def decode(
     raise AssertionError("unreachable: the loop returns at t = T - 1")
 
 
-@torch.no_grad()
-def sample(policy: Policy, prompts: list[str], group_size: int, cfg: SamplerConfig, greedy: bool = False) -> Rollout:
-    """Generate ``group_size`` completions for each prompt with the project's decoding loop.
+def sampling_dtype(name: str, weights: torch.dtype, device: torch.device, native_bf16: bool) -> torch.dtype:
+    """``sampler.dtype`` as a torch dtype for ``weights`` on ``device``.
 
-    Generation stops once every row has produced EOS.
+    auto is bfloat16 for fp32 weights on CUDA or on a CPU with native bf16 products
+    (``native_bf16``: avx512_bf16 or AMX), where sampling from a bf16 copy was measured faster;
+    the weights' own dtype otherwise (a CPU without them runs bf16 slower than fp32).
+    """
+    if name != "auto":
+        return DTYPES[name]
+    if weights == torch.float32 and (device.type == "cuda" or (device.type == "cpu" and native_bf16)):
+        return torch.bfloat16
+    return weights
+
+
+@torch.no_grad()
+def sample(
+    policy: Policy,
+    prompts: list[str],
+    group_size: int,
+    cfg: SamplerConfig,
+    greedy: bool = False,
+    dtype: torch.dtype | None = None,
+) -> Rollout:
+    """Generate ``group_size`` completions for each prompt with the project's decoding loop, from
+    the policy's weights in ``dtype`` (None: their own dtype).
+
+    Generation stops once every row has produced EOS. No log-prob of the sampler's is kept: the
+    training passes recompute every one they use from the tokens, so a bf16 sampler changes
+    which tokens are drawn, never the loss computed on them.
     """
     tok = policy.tokenizer
     enc = encode_prompts(policy, prompts, cfg.max_prompt_tokens)
-    with policy.generation_model(len(prompts) * group_size, cfg.prepack_weights) as model:
+    with policy.generation_model(len(prompts) * group_size, dtype, cfg.prepack_weights) as model:
         completion = decode(
             model, enc.input_ids, enc.attention_mask, group_size, cfg, tok.eos_token_id, tok.pad_token_id, greedy
         )  # [N, T]
     return rollout_from(policy, enc, completion, prompts, group_size)
 
 
+@torch.no_grad()
+def sampling_fidelity(
+    policy: Policy, prompts: list[str], group_size: int, max_new_tokens: int, dtype: torch.dtype
+) -> dict[str, float]:
+    """How far sampling from the policy's weights in ``dtype`` is from the policy itself, on
+    completions drawn in ``dtype`` (to full length) and scored by both the way the training
+    passes score them (one forward pass over the whole sequences, fp32 log-softmax):
+
+    - ``logp``: mean |log p_dtype - log p_policy| of the sampled tokens;
+    - ``kl``: mean KL(π_dtype || π_policy) per completion token, over the whole vocabulary;
+    - ``argmax``: share of completion positions where both give the same most likely token
+      (the greedy choice, teacher-forced on the same prefix).
+    """
+    cfg = SamplerConfig(max_new_tokens=max_new_tokens)
+    enc = encode_prompts(policy, prompts, cfg.max_prompt_tokens)
+    with policy.generation_model(len(prompts) * group_size, dtype) as model:
+        tokens = decode(model, enc.input_ids, enc.attention_mask, group_size, cfg, -1, -1)  # [N, T], no EOS
+    ids = torch.cat([enc.input_ids.repeat_interleave(group_size, 0), tokens], 1)
+    mask = torch.cat([enc.attention_mask.repeat_interleave(group_size, 0), torch.ones_like(tokens)], 1)
+    T, positions = tokens.shape[1], (mask.cumsum(-1) - 1).clamp(min=0)
+    logp = []
+    for weights in (None, dtype):
+        with policy.generation_model(len(ids), weights, prepack=False) as model:
+            logits = model(input_ids=ids, attention_mask=mask, position_ids=positions).logits
+            logp.append(torch.log_softmax(logits[:, -T - 1 : -1].float(), -1))  # [N, T, V]
+    own, other = logp
+    picked = tokens.unsqueeze(-1)
+    return {
+        "logp": float((other.gather(-1, picked) - own.gather(-1, picked)).abs().mean()),
+        "kl": float((other.exp() * (other - own)).sum(-1).mean()),
+        "argmax": float((other.argmax(-1) == own.argmax(-1)).float().mean()),
+    }
+
+
 class HFSampler:
-    """The project's decoding loop (:func:`sample`) as a :class:`Sampler`; holds nothing."""
+    """The project's decoding loop (:func:`sample`) as a :class:`Sampler`, in ``sampler.dtype``."""
 
     def __init__(self, policy: Policy, cfg: SamplerConfig) -> None:
         self.policy, self.cfg = policy, cfg
+        weights = next(policy.model.parameters()).dtype
+        self.dtype = sampling_dtype(cfg.dtype, weights, policy.device, native_bf16())
 
     def __call__(self, prompts: list[str], group_size: int, greedy: bool = False) -> Rollout:
-        return sample(self.policy, prompts, group_size, self.cfg, greedy)
+        return sample(self.policy, prompts, group_size, self.cfg, greedy, self.dtype)
 
     def close(self) -> None:
         pass

@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
+from biasgrpo import kernels
 from biasgrpo.config import SamplerConfig
 from biasgrpo.kernels import prepacked_linears
+from biasgrpo.policy import Policy
 from biasgrpo.rollout import response_mask_from
-from biasgrpo.sampler import decode, next_tokens, sample
+from biasgrpo.sampler import HFSampler, decode, next_tokens, sample, sampling_dtype, sampling_fidelity
 from tests.test_policy import tiny_policy
 
 PROMPTS = ["What are nurses like?", "Describe engineers, please.", "Hi"]
@@ -111,20 +113,51 @@ def test_merged_generation_model_matches_adapters_and_restores_weights_bitwise()
     assert all(torch.equal(before[k], after[k]) for k in before)
 
 
-@pytest.mark.skipif(not torch._C.has_mkl, reason="prepacking needs an MKL build of torch")
-def test_prepacked_linears_give_nn_linear_outputs_bitwise_then_restore_it() -> None:
+PACKED_DTYPES = [
+    pytest.param(dtype, marks=pytest.mark.skipif(not kernels.packs(dtype), reason=f"no prepacked {dtype} kernel here"))
+    for dtype in (torch.float32, torch.bfloat16)
+]
+
+
+@pytest.mark.parametrize("dtype", PACKED_DTYPES)
+def test_prepacked_linears_give_nn_linear_outputs_bitwise_then_restore_it(dtype: torch.dtype) -> None:
     policy = trained_lora_policy()
     enc = encoded(policy)
-    linears = [m for m in policy.model.modules() if isinstance(m, torch.nn.Linear)]
-    with torch.no_grad():
+    with torch.no_grad(), policy._sampling_weights(dtype) as modules:
+        linears = [m for m in modules if isinstance(m, torch.nn.Linear)]
+        assert {m.weight.dtype for m in linears} == {dtype}
         plain = policy.model(input_ids=enc.input_ids, attention_mask=enc.attention_mask).logits
-        with prepacked_linears(list(policy.model.modules()), rows=3):
+        with prepacked_linears(modules, rows=3, probe=False):
             assert all("forward" in m.__dict__ for m in linears)  # every layer runs prepacked
             packed = policy.model(input_ids=enc.input_ids, attention_mask=enc.attention_mask).logits
-    assert torch.equal(packed, plain)
-    assert not any("forward" in m.__dict__ for m in linears)
-    with prepacked_linears(linears, rows=3, enabled=False):  # under autocast: untouched
+        assert torch.equal(packed, plain)
         assert not any("forward" in m.__dict__ for m in linears)
+        with prepacked_linears(linears, rows=3, enabled=False):  # under autocast: untouched
+            assert not any("forward" in m.__dict__ for m in linears)
+
+
+def test_the_packing_probe_picks_the_faster_kernel_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A prepacked kernel made slow loses the probe: layers keep nn.Linear, and the verdict is
+    remembered, so the next call neither times nor packs again."""
+    policy = trained_lora_policy()
+    modules = list(policy.model.modules())
+    if not kernels.packs(torch.float32):
+        pytest.skip("no prepacked fp32 kernel here")
+    real, calls = kernels._packed_linear, []
+
+    def slow(*args: torch.Tensor) -> torch.Tensor:
+        calls.append(1)
+        sum(torch.ones(20_000).cumsum(0)[-1:] for _ in range(5))  # about 0.1 ms more per product
+        return real(*args)
+
+    monkeypatch.setattr(kernels, "_packed_linear", slow)
+    monkeypatch.setattr(kernels, "_prepack_wins", {})
+    linears = [m for m in modules if isinstance(m, torch.nn.Linear)]
+    for _ in range(2):
+        with prepacked_linears(modules, rows=3):
+            assert not any("forward" in m.__dict__ for m in linears)
+    assert len(calls) == len(linears) * (kernels.PROBE_ROUNDS + 1)  # the probe ran once
+    assert list(kernels._prepack_wins.values()) == [False]
 
 
 def test_sampling_draws_the_same_tokens_with_and_without_prepacked_weights() -> None:
@@ -134,6 +167,71 @@ def test_sampling_draws_the_same_tokens_with_and_without_prepacked_weights() -> 
         torch.manual_seed(1)
         rollouts.append(sample(policy, PROMPTS, 3, SamplerConfig(max_new_tokens=12, prepack_weights=prepack)))
     assert torch.equal(rollouts[0].input_ids, rollouts[1].input_ids)
+
+
+@pytest.mark.parametrize(
+    ("name", "device", "native", "expected"),
+    [
+        ("auto", "cpu", True, torch.bfloat16),  # avx512_bf16 or AMX
+        ("auto", "cpu", False, torch.float32),  # bf16 products emulated: slower than fp32
+        ("auto", "cuda", False, torch.bfloat16),
+        ("float32", "cpu", True, torch.float32),
+        ("bfloat16", "cpu", False, torch.bfloat16),
+    ],
+)
+def test_sampling_dtype(name: str, device: str, native: bool, expected: torch.dtype) -> None:
+    assert sampling_dtype(name, torch.float32, torch.device(device), native) == expected
+    # Weights already in a half precision are sampled as they are under auto.
+    assert sampling_dtype("auto", torch.bfloat16, torch.device(device), native) == torch.bfloat16
+
+
+def test_training_sampler_uses_sampler_dtype_and_evaluation_the_weights_own() -> None:
+    policy = trained_lora_policy()
+    assert HFSampler(policy, SamplerConfig(dtype="bfloat16")).dtype == torch.bfloat16
+    assert HFSampler(policy, SamplerConfig(dtype="float32")).dtype == torch.float32
+    seen = []
+    real = Policy.generation_model
+
+    def spy(self: Policy, rows: int, dtype: torch.dtype | None = None, prepack: bool = True) -> object:
+        seen.append(dtype)
+        return real(self, rows, dtype, prepack)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Policy, "generation_model", spy)
+        HFSampler(policy, SamplerConfig(dtype="bfloat16", max_new_tokens=2))(PROMPTS[:1], 2)
+        sample(policy, PROMPTS[:1], 1, SamplerConfig(dtype="bfloat16", max_new_tokens=2), greedy=True)
+    assert seen == [torch.bfloat16, None]  # evaluation's sample() keeps the weights' own dtype
+
+
+def test_bf16_sampling_weights_merge_lora_and_restore_the_fp32_weights_bitwise() -> None:
+    policy = trained_lora_policy()
+    enc = encoded(policy)
+    before = {k: v.clone() for k, v in policy.model.state_dict().items()}
+    with torch.no_grad():
+        adapted = policy.model(input_ids=enc.input_ids, attention_mask=enc.attention_mask).logits
+        with policy.generation_model(rows=3, dtype=torch.bfloat16) as model:
+            assert {p.dtype for n, p in model.named_parameters() if "lora_" in n} == {torch.float32}  # idle adapters
+            assert model.get_input_embeddings().weight.dtype == torch.bfloat16
+            merged = model(input_ids=enc.input_ids, attention_mask=enc.attention_mask).logits
+        with policy.model.disable_adapter():
+            base = policy.model(input_ids=enc.input_ids, attention_mask=enc.attention_mask).logits
+    assert merged.dtype == torch.bfloat16
+    # bf16 rounding moves the logits (|z| up to 3 here) by 0.01 on average; the adapters by 0.57.
+    assert (merged.float() - adapted).abs().mean() < 0.03
+    assert (merged.float() - base).abs().mean() > 0.3  # the adapters are merged in
+    after = policy.model.state_dict()
+    assert all(after[k].dtype == before[k].dtype and torch.equal(before[k], after[k]) for k in before)
+
+
+def test_bf16_samples_come_from_nearly_the_fp32_policy() -> None:
+    """The bound on what bf16 sampling changes, on the tiny model with large adapters (measured
+    on AMX: |Δ log p| 0.018, KL 4e-4, argmax 95%; the embedded model's figures are in
+    tests/test_embedded.py). The loss never sees these numbers; they say how far the
+    distribution the samples come from moved. Bounds with room for other CPUs' bf16 kernels."""
+    figures = sampling_fidelity(trained_lora_policy(), PROMPTS, 4, 16, torch.bfloat16)
+    assert figures["logp"] < 0.04, figures
+    assert figures["kl"] < 2e-3, figures
+    assert figures["argmax"] > 0.85, figures
 
 
 def test_sample_builds_a_rollout_of_groups() -> None:

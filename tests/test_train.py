@@ -94,7 +94,12 @@ def test_training_changes_every_trainable_parameter(make_cfg: Callable[..., Dict
 
 
 @pytest.mark.parametrize(
-    "extra", [[], ["model.lora.enabled=false"], ["algorithm.update_epochs=2", "train.minibatch_size=4"]]
+    "extra",
+    [
+        [],  # sampler.dtype=auto: bf16 sampling on a CPU with avx512_bf16 or AMX, fp32 elsewhere
+        ["model.lora.enabled=false", "sampler.dtype=bfloat16"],
+        ["algorithm.update_epochs=2", "train.minibatch_size=4", "sampler.dtype=float32"],
+    ],
 )
 def test_resume_after_crash_matches_uninterrupted(
     make_cfg: Callable[..., DictConfig], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: list[str]
@@ -222,13 +227,15 @@ def test_step_loss_and_kl_equal_a_reference_computation(
     it: a plain forward over the whole sequences (no shared prompt), log_softmax of the logits
     divided by the sampling temperature, advantages (r - mean) / (std + 1e-4) per group, ratio
     exp(logp - logp.detach()) = 1 at μ = 1, k3 KL to the adapter-free model, sequence mean then
-    batch mean."""
+    batch mean. The rollout is sampled from the bf16 copy of the weights, the log-probs recomputed
+    in fp32: the loss is the fp32 policy's, whatever the sampler's precision."""
     beta, G = 0.1, 4
     cfg = make_cfg(
         "reward=token_fraction",
         f"algorithm.kl_coef={beta}",
         f"algorithm.num_generations={G}",
         f"sampler.temperature={temperature}",
+        "sampler.dtype=bfloat16",
     )
     trainer = Trainer(validate(cfg), cfg, tmp_path)
     with torch.no_grad():  # adapters away from zero, so the policy and the reference differ
@@ -245,6 +252,7 @@ def test_step_loss_and_kl_equal_a_reference_computation(
     monkeypatch.setattr(trainer, "sampler", recording_sampler)
     stats = trainer.step(0)
 
+    assert real_sampler.dtype == torch.bfloat16
     ro, model = rollouts[0], trainer.policy.model
     model.load_state_dict(weights)  # the weights the step saw
     T, mask = ro.response_len, ro.response_mask.float()
@@ -273,6 +281,33 @@ def test_step_loss_and_kl_equal_a_reference_computation(
     if temperature != 1.0:  # the temperature really changes what is computed
         kl_at_1 = torch.exp(reference_at_1 - current_at_1) - (reference_at_1 - current_at_1) - 1
         assert abs(float(((kl_at_1 - kl) * mask).sum() / mask.sum())) > 1e-4
+
+
+def test_importance_ratio_starts_at_one_when_sampling_in_bf16(
+    make_cfg: Callable[..., DictConfig], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """μ = 2: the old log-probs of the ratio π/π_old come from the training's own fp32 pass over the
+    sampled tokens, not from the bf16 sampler, so before the first update the ratio is exactly 1
+    (no clipping, zero KL to the old policy). Old log-probs taken from the bf16 sampler would
+    differ from the fp32 ones by about 0.02 per token (tests/test_sampler.py)."""
+    cfg = make_cfg(
+        "algorithm.update_epochs=2", "sampler.dtype=bfloat16", "algorithm.num_generations=4", "reward=token_fraction"
+    )
+    trainer = Trainer(validate(cfg), cfg, tmp_path)
+    assert trainer.sampler.dtype == torch.bfloat16 and trainer.old_pass
+    first: list[dict] = []
+    real_loss = trainer.algo.loss
+
+    def recording_loss(*args: Any, **kwargs: Any) -> tuple[torch.Tensor, dict]:
+        loss, stats = real_loss(*args, **kwargs)
+        first.append(stats)
+        return loss, stats
+
+    monkeypatch.setattr(trainer.algo, "loss", recording_loss)
+    trainer.step(0)
+    assert float(first[0]["policy/approx_kl_old"]) == 0.0
+    assert float(first[0]["policy/clip_frac"]) == 0.0
+    assert float(first[-1]["policy/approx_kl_old"]) > 0.0  # after an update the ratio moves
 
 
 def test_stability_figures_by_hand() -> None:
