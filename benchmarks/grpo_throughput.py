@@ -91,6 +91,8 @@ def run_ours(args: argparse.Namespace) -> dict:
         f"model.autocast={args.autocast}",
         f"sampler={'vllm' if args.vllm else 'hf'}",
         f"sampler.vllm.gpu_memory_utilization={VLLM_MEMORY_SHARE}",
+        f"sampler.dtype={args.sampler_dtype}",
+        f"sampler.prepack_weights={not args.no_prepack}",
     ]
     if args.arch:
         overrides += ["model.loader=config", f"model.path={args.arch}", f"model.name={Path(args.arch).name}"]
@@ -106,7 +108,26 @@ def run_ours(args: argparse.Namespace) -> dict:
         times.append(time.perf_counter() - t0)
         tokens.append(float(stats["completions/mean_length"]) * args.prompts * args.G)
         losses.append(float(stats["policy/loss"]))
-    return {"times": times, "tokens": tokens, "losses": losses, "rss_gb": peak_memory_gb(args.device)}
+    return {
+        "times": times,
+        "tokens": tokens,
+        "losses": losses,
+        "rss_gb": peak_memory_gb(args.device),
+        "sampling": sampling_settings(trainer.sampler),
+    }
+
+
+def sampling_settings(sampler: object) -> dict:
+    """What ours sampled with: the weights' dtype (sampler.dtype resolved) and, per dtype and batch,
+    whether the prepacking probe chose prepacked weights."""
+    from biasgrpo import kernels
+
+    packed = {
+        f"{str(dtype).removeprefix('torch.')}, {rows} rows": won
+        for (dtype, rows, _), won in kernels._prepack_wins.items()
+    }
+    dtype = getattr(sampler, "dtype", None)
+    return {"dtype": str(dtype).removeprefix("torch.") if dtype else "vllm", "prepacked": packed}
 
 
 def profiled_step(trainer: object, step: int, device: str) -> dict:
@@ -216,6 +237,7 @@ def summarise(name: str, result: dict) -> dict:
         "completion_tok_s": tok_s,
         "peak_rss_gb": result["rss_gb"],
         "times": result["times"],
+        **({"sampling": result["sampling"]} if "sampling" in result else {}),
     }
 
 
@@ -236,7 +258,8 @@ def workload(args: argparse.Namespace) -> str:
     model = f"random-weight {Path(args.arch).name} architecture" if args.arch else args.model
     precision = "fp32" if args.autocast == "none" else f"fp32 weights, {args.autocast} autocast"
     threads = f", {args.threads} threads" if args.threads else ""
-    threads += ", vLLM sampling" if args.vllm else ""
+    threads += ", vLLM sampling" if args.vllm else f", ours sampler.dtype={args.sampler_dtype}"
+    threads += ", no prepacking" if args.no_prepack else ""
     return (
         f"{model}, {args.prompts} prompts x G={args.G}, max {args.max_new_tokens} new tokens, beta={args.beta}, "
         f"{args.steps} steps, LoRA r=16 all linear, {precision}, {args.device}{threads}"
@@ -255,8 +278,13 @@ def compare(args: argparse.Namespace) -> None:
     runs = [[summarise(n, r) for n in names if (r := run_child(n, args, [])) is not None] for _ in range(args.repeats)]
     memory = "peak GPU GB" if args.device == "cuda" else "peak RSS GB"
     machine = describe()
+    if args.threads:  # the children ran with these, the parent with torch's default
+        machine["torch_threads"] = args.threads
     print(f"\n{summary_line(machine)}")
     print(f"workload: {workload(args)}")
+    sampling = next((r["sampling"] for rows in runs for r in rows if r.get("sampling")), None)
+    if sampling:
+        print(f"ours sampled with {sampling['dtype']} weights, prepacked: {sampling['prepacked'] or 'no'}")
     print(f"{'':6s} {'s/step':>8s} {'compl tok/s':>12s} {memory:>12s}")
     for i, rows in enumerate(runs):
         tag = f" (repeat {i + 1})" if args.repeats > 1 else ""
@@ -279,7 +307,15 @@ def compare(args: argparse.Namespace) -> None:
             + (f" (median of {len(pairs)}; tokens/s per repeat: {each})" if len(pairs) > 1 else "")
         )
     if args.json:
-        record = {"machine": machine, "workload": workload(args), "runs": runs, "ratios": ratios if pairs else {}}
+        flags = {"sampler_dtype": args.sampler_dtype, "prepack_weights": not args.no_prepack, "threads": args.threads}
+        record = {
+            "machine": machine,
+            "workload": workload(args),
+            "flags": flags,
+            "ours_sampling": sampling,
+            "runs": runs,
+            "ratios": ratios if pairs else {},
+        }
         Path(args.json).write_text(json.dumps(record, indent=1))
         print(f"written: {args.json}")
 
@@ -311,6 +347,13 @@ def main() -> None:
     p.add_argument("--autocast", default="none", choices=["none", "bfloat16"])
     p.add_argument("--vllm", action="store_true", help="both sample with vLLM on the GPU (needs vllm)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
+    p.add_argument(
+        "--sampler-dtype",
+        default="auto",
+        choices=["auto", "float32", "bfloat16"],
+        help="ours: sampler.dtype (auto: bf16 on a CPU with avx512_bf16 or AMX; TRL samples in fp32)",
+    )
+    p.add_argument("--no-prepack", action="store_true", help="ours: sampler.prepack_weights=false")
     p.add_argument("--prompts", type=int, default=2)
     p.add_argument("--G", type=int, default=8)
     p.add_argument("--max-new-tokens", type=int, default=48)

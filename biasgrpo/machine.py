@@ -14,15 +14,31 @@ from pathlib import Path
 from typing import Any
 
 ISA_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_bf16", "amx_int8")
+ISA_CAPS = ("ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")  # environment variables that cap the kernels' ISA
+
+
+def _cpuinfo() -> str:
+    return Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's instruction-set flags as Linux reports them (empty elsewhere)."""
+    found = re.search(r"^flags\s*:\s*(.+)$", _cpuinfo(), re.M)
+    return set(found.group(1).split()) if found else set()
+
+
+def native_bf16() -> bool:
+    """Whether the CPU multiplies bf16 natively (avx512_bf16 or AMX), which makes bf16 weights
+    faster than fp32 ones for sampling (docs/performance.md)."""
+    return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
 
 
 def describe() -> dict[str, Any]:
     """A JSON-friendly description of this machine and torch build."""
     import torch
 
-    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
-    flags = set(re.search(r"^flags\s*:\s*(.+)$", cpuinfo, re.M).group(1).split()) if "flags" in cpuinfo else set()
+    model = re.search(r"^model name\s*:\s*(.+)$", _cpuinfo(), re.M)
+    flags = cpu_flags()
     build = torch.__config__.show()
     mkl = re.search(r"Math Kernel Library Version ([\w.\-]+)", build)
     onednn = re.search(r"MKL-DNN v([\w.]+)", build)
@@ -34,6 +50,8 @@ def describe() -> dict[str, Any]:
         "mkl": mkl.group(1) if mkl else None,
         "onednn": onednn.group(1) if onednn else None,
         "torch_threads": torch.get_num_threads(),
+        # An emulation of a lesser CPU (e.g. no AMX) caps the libraries' kernels, not /proc/cpuinfo.
+        "isa_caps": {k: os.environ[k] for k in ISA_CAPS if k in os.environ},
     }
     if torch.cuda.is_available():
         description["gpu"] = torch.cuda.get_device_name(0)
@@ -48,7 +66,9 @@ def summary_line(d: dict[str, Any]) -> str:
     no_amx = "" if "amx_tile" in isa else " (no AMX)"
     libs = ", ".join(f"{k} {d[k]}" for k in ("mkl", "onednn") if d.get(k))
     gpu = f", GPU {d['gpu']}" if d.get("gpu") else ""
+    caps = d.get("isa_caps") or {}
+    capped = " (kernels capped: " + ", ".join(f"{k}={v}" for k, v in caps.items()) + ")" if caps else ""
     return (
-        f"machine: {d['cpu']}, {d['cores_usable']} cores, {' '.join([vector, *extras])}{no_amx}; "
+        f"machine: {d['cpu']}, {d['cores_usable']} cores, {' '.join([vector, *extras])}{no_amx}{capped}; "
         f"torch {d['torch']} ({libs}), {d['torch_threads']} threads{gpu}"
     )
