@@ -11,8 +11,14 @@
 Each framework runs in its own child process (so peak RSS is its own) on the same
 prompts, model, LoRA, sampling settings, β and reward. Printed per framework: seconds
 per step (median of the steps after the first), completion tokens per second, peak RSS,
-and ours/TRL ratios. TRL is a benchmark-only extra (`pip install trl`), never a
-runtime dependency of BiasGRPO.
+CPU seconds per step (less sensitive than wall time to other jobs on a shared machine),
+and ours/TRL ratios, under a line that names the machine (CPU, ISA, torch build, threads).
+TRL is a benchmark-only extra (`pip install trl`), never a runtime dependency of BiasGRPO.
+
+Precision: both train in fp32. Ours samples the rollouts with ``sampler.dtype=auto`` (a bf16
+copy of the merged weights on a CPU with avx512_bf16 or AMX; the log-probs of the loss are
+recomputed in fp32), TRL with its fp32 weights; ``--sampler-dtype float32`` samples ours in
+fp32 too.
 
 Default workload: the embedded SmolLM2-135M-Instruct in fp32 on CPU, LoRA r=16,
 alpha=32 on all linear layers, 2 prompts x G=8 completions per step, at most 48 new
@@ -101,15 +107,17 @@ def run_ours(args: argparse.Namespace) -> dict:
     trainer = Trainer(validate(cfg), cfg, Path(tempfile.mkdtemp(prefix="bench-ours-")))
     prompts = workload_prompts(args.prompts * args.steps)
     trainer.batch_rows = lambda step: [{"prompt": p} for p in prompts[step * args.prompts : (step + 1) * args.prompts]]
-    times, tokens, losses = [], [], []
+    times, cpu_times, tokens, losses = [], [], [], []
     for step in range(args.steps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         stats = profiled_step(trainer, step, args.device) if args.profile and step == 1 else trainer.step(step)
         times.append(time.perf_counter() - t0)
+        cpu_times.append(time.process_time() - c0)
         tokens.append(float(stats["completions/mean_length"]) * args.prompts * args.G)
         losses.append(float(stats["policy/loss"]))
     return {
         "times": times,
+        "cpu_times": cpu_times,
         "tokens": tokens,
         "losses": losses,
         "rss_gb": peak_memory_gb(args.device),
@@ -186,15 +194,17 @@ def run_trl(args: argparse.Namespace) -> dict:
         seed=0,
     )
     times: list[float] = []
+    cpu_times: list[float] = []
     tokens: list[float] = []
     losses: list[float] = []
 
     class Clock(TrainerCallback):
         def on_step_begin(self, *a: object, **k: object) -> None:
-            self.t0 = time.perf_counter()
+            self.t0, self.c0 = time.perf_counter(), time.process_time()
 
         def on_step_end(self, *a: object, **k: object) -> None:
             times.append(time.perf_counter() - self.t0)
+            cpu_times.append(time.process_time() - self.c0)
 
         def on_log(self, _args: object, state: object, control: object, logs: dict | None = None, **k: object) -> None:
             if logs and "completions/mean_length" in logs:
@@ -224,7 +234,13 @@ def run_trl(args: argparse.Namespace) -> dict:
         callbacks=[Clock()],
     )
     trainer.train()
-    return {"times": times, "tokens": tokens, "losses": losses, "rss_gb": peak_memory_gb(args.device)}
+    return {
+        "times": times,
+        "cpu_times": cpu_times,
+        "tokens": tokens,
+        "losses": losses,
+        "rss_gb": peak_memory_gb(args.device),
+    }
 
 
 def summarise(name: str, result: dict) -> dict:
@@ -236,6 +252,10 @@ def summarise(name: str, result: dict) -> dict:
         "s_per_step": step_s,
         "completion_tok_s": tok_s,
         "peak_rss_gb": result["rss_gb"],
+        # CPU seconds of the process per step (median after the first): on a machine shared with
+        # other jobs, less sensitive to them than wall time; with one thread, about the wall time
+        # of a quiet machine.
+        "cpu_s_per_step": statistics.median(result["cpu_times"][1:] or result["cpu_times"]),
         "times": result["times"],
         **({"sampling": result["sampling"]} if "sampling" in result else {}),
     }
@@ -285,11 +305,14 @@ def compare(args: argparse.Namespace) -> None:
     sampling = next((r["sampling"] for rows in runs for r in rows if r.get("sampling")), None)
     if sampling:
         print(f"ours sampled with {sampling['dtype']} weights, prepacked: {sampling['prepacked'] or 'no'}")
-    print(f"{'':6s} {'s/step':>8s} {'compl tok/s':>12s} {memory:>12s}")
+    print(f"{'':6s} {'s/step':>8s} {'compl tok/s':>12s} {memory:>12s} {'CPU s/step':>11s}")
     for i, rows in enumerate(runs):
         tag = f" (repeat {i + 1})" if args.repeats > 1 else ""
         for r in rows:
-            print(f"{r['name']:6s} {r['s_per_step']:8.2f} {r['completion_tok_s']:12.1f} {r['peak_rss_gb']:12.2f}{tag}")
+            print(
+                f"{r['name']:6s} {r['s_per_step']:8.2f} {r['completion_tok_s']:12.1f} {r['peak_rss_gb']:12.2f} "
+                f"{r['cpu_s_per_step']:11.2f}{tag}"
+            )
     for rows in runs:
         for r in rows:
             print(f"{r['name']} s per step: " + " ".join(f"{t:.2f}" for t in r["times"]))

@@ -30,18 +30,24 @@ def next_tokens(logits: torch.Tensor, temperature: float, top_p: float, greedy: 
 
     Sampling draws one uniform number per row and inverts the cumulative distribution;
     ``torch.multinomial`` draws an exponential variate per vocabulary entry instead,
-    which costs several times more on a 49k vocabulary. ``top_p < 1`` keeps the smallest
-    set of tokens whose probability reaches ``top_p`` (nucleus sampling).
+    which costs several times more on a 49k vocabulary. The distribution is left
+    unnormalised (the uniform number is scaled by its total instead): one pass over the
+    vocabulary fewer than a softmax. ``top_p < 1`` keeps the smallest set of tokens whose
+    probability reaches ``top_p`` (nucleus sampling).
     """
     if greedy:
         return logits.argmax(dim=-1)
-    probs = torch.softmax(logits.float() / temperature, dim=-1)  # [N, V]
+    x = logits.float()
+    if temperature != 1.0:
+        x = x / temperature
+    weights = (x - x.amax(dim=-1, keepdim=True)).exp_()  # [N, V] probabilities times a per-row constant
     order = None
     if top_p < 1.0:
-        probs, order = probs.sort(dim=-1, descending=True)
+        weights, order = weights.sort(dim=-1, descending=True)
+        mass = weights.cumsum(dim=-1)
         # Keep a token while the mass before it is below top_p (the first is always kept).
-        probs = probs.masked_fill(probs.cumsum(dim=-1) - probs >= top_p, 0.0)
-    cdf = probs.cumsum(dim=-1)  # [N, V]
+        weights = weights.masked_fill(mass - weights >= top_p * mass[:, -1:], 0.0)
+    cdf = weights.cumsum(dim=-1)  # [N, V]
     u = torch.rand(cdf.shape[0], 1, device=cdf.device) * cdf[:, -1:]  # [N, 1]
     picked = torch.searchsorted(cdf, u, right=True).clamp(max=cdf.shape[1] - 1)  # [N, 1]
     return (picked if order is None else order.gather(1, picked)).squeeze(1)
