@@ -49,6 +49,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's biasgrpo, not an installed one (the machine line too)
 VLLM_MEMORY_SHARE = 0.3  # --vllm: the GPU memory share each framework's colocated engine takes
 
 
@@ -69,7 +70,6 @@ def peak_memory_gb(device: str) -> float:
 
 
 def run_ours(args: argparse.Namespace) -> dict:
-    sys.path.insert(0, str(ROOT))
     from hydra import compose, initialize_config_dir
 
     from biasgrpo.config import register_configs, validate

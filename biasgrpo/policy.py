@@ -41,8 +41,10 @@ class Policy:
         self.use_chat_template = cfg.chat_template and tokenizer.chat_template is not None
         self.lora = cfg.lora.enabled
         self._frozen_reference: PreTrainedModel | None = None
-        # generation_model's weights (LoRA merged, or in the sampling dtype), by dtype (None: the weights' own)
-        self._sampling_buffers: dict[torch.dtype | None, list[torch.Tensor]] = {}
+        # generation_model's weights (LoRA merged, or in the sampling dtype) and their dtype (None: the
+        # weights' own); those of the last dtype used only, so evaluation between training steps
+        # does not hold a second set.
+        self._sampling_buffers: tuple[torch.dtype | None, list[torch.Tensor]] = (None, [])
         if self.lora:
             from peft import LoraConfig, get_peft_model
 
@@ -137,7 +139,7 @@ class Policy:
         copy in ``dtype``, made once per call: a bf16 copy halves the bytes each decoding step
         reads, and is made from the fp32 ``W + ΔW``, so it is rounded once. The trained weights
         stay bitwise unchanged (swapped back afterwards, unlike merging in place and
-        subtracting). The copies live in buffers allocated once per dtype.
+        subtracting). The copies live in buffers kept from one call to the next.
         """
         layers = {id(m.base_layer.weight): m for m in self._lora_layers()}
         adapters = [m for layer in layers.values() for part in (layer.lora_A, layer.lora_B) for m in part.values()]
@@ -147,9 +149,10 @@ class Policy:
             for p in self.model.parameters()
             if id(p) not in adapter_params and (id(p) in layers or (dtype is not None and p.dtype != dtype))
         ]
-        buffers = self._sampling_buffers.get(dtype)  # dtype None: the weights' own
-        if buffers is None or len(buffers) != len(params):
-            buffers = self._sampling_buffers[dtype] = [torch.empty_like(p, dtype=dtype) for p in params]
+        if self._sampling_buffers[0] != dtype or len(self._sampling_buffers[1]) != len(params):
+            self._sampling_buffers = (dtype, [])  # the old set is freed before the new one is allocated
+            self._sampling_buffers = (dtype, [torch.empty_like(p, dtype=dtype) for p in params])
+        buffers = self._sampling_buffers[1]
         originals = []
         with torch.no_grad():
             for p, buffer in zip(params, buffers):
