@@ -127,28 +127,33 @@ def _packed_linear(
     return out.view(*x.shape[:-1], out.shape[-1])
 
 
+def _probe_key(linears: list[torch.nn.Linear], rows: int) -> tuple[torch.dtype, int, int]:
+    return linears[0].weight.dtype, rows, sum(m.weight.numel() for m in linears)
+
+
 def packing_wins(linears: list[torch.nn.Linear], packed: list[torch.Tensor], rows: int) -> bool:
     """Whether ``rows`` rows multiply faster by every weight prepacked than by ``nn.Linear``'s
     kernel, timed once per process for each (dtype, rows, model size) and remembered.
 
-    The probe is what a decoding step does: one product of ``rows`` random rows by every weight,
-    each read once, :data:`PROBE_ROUNDS` sweeps of each kind interleaved (about 0.3 s for
-    SmolLM2 on one thread). Prepacking won on every instruction set this was measured on
-    (AMX, and AVX-512 with and without bf16, and AVX2 emulated: docs/performance.md), but
-    MKL picks its code path by the CPU's vendor and model, so a CPU it was not measured on
+    The probe is what a decoding step does: one product of ``rows`` rows by every weight, each
+    read once, :data:`PROBE_ROUNDS` sweeps of each kind interleaved, in CPU time of the process
+    (less sensitive than wall time to other jobs on the cores; about 0.3 s for SmolLM2 on one
+    thread). Prepacking won wherever it was measured (fp32: with MKL's AMX, AVX-512, AVX-512
+    with bf16 and AVX2 code paths; bf16: with AMX and with avx512_bf16; docs/performance.md),
+    but MKL picks its code path by the CPU's vendor and model, so a CPU it was not measured on
     is timed rather than assumed. Both kinds give bitwise the same outputs, so the choice
     changes speed only, never a sampled token.
     """
-    key = (linears[0].weight.dtype, rows, sum(m.weight.numel() for m in linears))
+    key = _probe_key(linears, rows)
     if key not in _prepack_wins:
         # Constant inputs: the probe must not draw from the global RNG (sampling and resume do).
         inputs = {m.in_features: torch.full((rows, m.in_features), 0.5, dtype=key[0]) for m in linears}
 
         def sweep(fn: Callable[[torch.nn.Linear, torch.Tensor], torch.Tensor]) -> float:
-            t0 = time.perf_counter()
+            t0 = time.process_time()
             for m, p in zip(linears, packed):
                 fn(m, p)
-            return time.perf_counter() - t0
+            return time.process_time() - t0
 
         def plain(m: torch.nn.Linear, _: torch.Tensor) -> torch.Tensor:
             return torch.nn.functional.linear(inputs[m.in_features], m.weight, m.bias)
@@ -184,8 +189,10 @@ def prepacked_linears(
         and "forward" not in m.__dict__  # a forward already wrapped by someone else is left alone
     ]
     dtypes = {m.weight.dtype for m in linears}
-    if not (enabled and len(dtypes) == 1 and packs(*dtypes)):
-        yield
+    if not (enabled and len(dtypes) == 1 and packs(*dtypes)) or (
+        probe and not _prepack_wins.get(_probe_key(linears, rows), True)
+    ):
+        yield  # no kernel, or the probe found it slower here: not even packed
         return
     with torch.no_grad():
         packed = [_pack(m.weight, rows) for m in linears]

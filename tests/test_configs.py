@@ -67,6 +67,7 @@ def test_hub_models_point_at_the_papers_models() -> None:
         ("sampler.temperature=0", "sampler.temperature"),
         ("sampler.top_p=1.5", "sampler.top_p"),
         ("sampler.max_new_tokens=0", "sampler.max_new_tokens"),
+        ("sampler.dtype=float64", "sampler.dtype"),
         ("model.loader=gguf", "model.loader"),
         ("model.dtype=fp8", "model.dtype"),
         ("model.lora.r=0", "model.lora.r"),

@@ -143,20 +143,26 @@ def test_the_packing_probe_picks_the_faster_kernel_once(monkeypatch: pytest.Monk
     modules = list(policy.model.modules())
     if not kernels.packs(torch.float32):
         pytest.skip("no prepacked fp32 kernel here")
-    real, calls = kernels._packed_linear, []
+    real_linear, real_pack, calls, packs = kernels._packed_linear, kernels._pack, [], []
 
     def slow(*args: torch.Tensor) -> torch.Tensor:
         calls.append(1)
         sum(torch.ones(20_000).cumsum(0)[-1:] for _ in range(5))  # about 0.1 ms more per product
-        return real(*args)
+        return real_linear(*args)
+
+    def counted_pack(*args: torch.Tensor | int) -> torch.Tensor:
+        packs.append(1)
+        return real_pack(*args)
 
     monkeypatch.setattr(kernels, "_packed_linear", slow)
+    monkeypatch.setattr(kernels, "_pack", counted_pack)
     monkeypatch.setattr(kernels, "_prepack_wins", {})
     linears = [m for m in modules if isinstance(m, torch.nn.Linear)]
     for _ in range(2):
         with prepacked_linears(modules, rows=3):
             assert not any("forward" in m.__dict__ for m in linears)
     assert len(calls) == len(linears) * (kernels.PROBE_ROUNDS + 1)  # the probe ran once
+    assert len(packs) == len(linears)  # and the second call packed nothing
     assert list(kernels._prepack_wins.values()) == [False]
 
 
