@@ -34,7 +34,7 @@ from biasgrpo.logging import SUMMARY_FILE, RunLogger, SilentLogger, run_names
 from biasgrpo.policy import Policy, pick_device
 from biasgrpo.rewards import build_reward, check_scores
 from biasgrpo.rollout import concat, rollout_from_pairs, take
-from biasgrpo.sampler import build_sampler
+from biasgrpo.sampler import HFSampler, build_sampler
 from biasgrpo.types import Batch, Forward, Rollout
 
 # A skipped step still advances the schedule (so the data order and the schedule stay
@@ -279,6 +279,8 @@ class Trainer:
         summary.update(self.guard_figures)  # reward probe; reward and scorer folders and sources
         if self.conf.train.export and distributed.is_main():  # task=export's export of the final checkpoint
             summary.update(export_checkpoint(self.run_dir, self.conf.export, self.run_dir, summary, self.export_report))
+        if self.algo.online and isinstance(self.sampler, HFSampler):  # what sampler.dtype=auto became here
+            summary["sampler/dtype"] = str(self.sampler.dtype).removeprefix("torch.")
         summary["perf/wall_s"] = time.perf_counter() - t0
         summary["run_dir"] = str(self.run_dir)
         self.logger.summary(summary)

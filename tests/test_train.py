@@ -17,6 +17,7 @@ from biasgrpo.algorithms import functional as F
 from biasgrpo.algorithms.grpo import GRPO, GRPOConfig
 from biasgrpo.config import validate
 from biasgrpo.errors import ConfigError
+from biasgrpo.machine import native_bf16
 from biasgrpo.trainer import Trainer, TrainingError, micro_batch_size, stability_figures
 from biasgrpo.types import Batch, Rollout
 from run import dispatch
@@ -69,6 +70,8 @@ def test_train_writes_metrics_summary_and_checkpoint(
     saved = json.loads((tmp_path / "summary.json").read_text())
     assert saved["train/steps"] == 3 == summary["train/steps"]
     assert "eval/heldout/reward_mean" in saved and "eval_delta/heldout/reward_mean" in saved
+    sampled = "bfloat16" if native_bf16() else "float32"  # sampler.dtype=auto on a CPU
+    assert saved.get("sampler/dtype") == (None if algorithm == "dpo" else sampled)
     assert [p.name for p in checkpoint.checkpoint_paths(tmp_path)] == ["step_0000002.pt", "step_0000003.pt"]
     assert (tmp_path / "samples.jsonl").exists() == (algorithm != "dpo")
 
