@@ -31,6 +31,7 @@ from biasgrpo.data import Row, load_prompts
 from biasgrpo.errors import BiasGRPOError
 from biasgrpo.logging import SUMMARY_FILE, RunLogger, SilentLogger, run_names
 from biasgrpo.policy import Policy, pick_device
+from biasgrpo.provenance import provenance
 from biasgrpo.rewards import build_reward, check_scores
 from biasgrpo.rollout import concat, rollout_from_pairs, take
 from biasgrpo.sampler import build_sampler
@@ -243,6 +244,7 @@ class Trainer:
         summary = {**self._training_summary(), **self.eval_before, **eval_after, **self._eval_deltas(eval_after)}
         summary.update(info_figures(self.benchmarks))  # data source and scorer, as task=evaluate records them
         summary.update(self.guard_figures)  # reward probe; reward and scorer folders and sources
+        summary["provenance"] = provenance(self.conf)  # the paper's stated settings vs ours (biasgrpo/provenance.py)
         summary["perf/wall_s"] = time.perf_counter() - t0
         summary["run_dir"] = str(self.run_dir)
         self.logger.summary(summary)
