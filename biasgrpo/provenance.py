@@ -44,8 +44,8 @@ KNOWN = (
     Setting("epochs", "train.num_epochs", 3),
 )
 ASSUMED = (
-    Setting("fine-tuning", "model.lora.enabled", note="1e-6 is a full fine-tuning rate; LoRA barely moves at it"),
-    Setting("weights / compute precision", "model.autocast", note="fp32 master weights, bf16 autocast on a GPU"),
+    Setting("LoRA (false: full fine-tuning)", "model.lora.enabled", note="1e-6 is a full fine-tuning rate"),
+    Setting("autocast (weights stay in model.dtype)", "model.autocast", note="fp32 master weights on a GPU"),
     Setting("prompts per step (batch)", "train.batch_size"),
     Setting("warm-up steps", "train.warmup_steps"),
     Setting("completion length (new tokens)", "sampler.max_new_tokens"),
@@ -61,7 +61,7 @@ ASSUMED = (
     Setting("PPO critic warm-up steps", "algorithm.critic_warmup_steps", algorithms=("ppo",)),
     Setting("PPO completions per prompt", "algorithm.num_generations", algorithms=("ppo",)),
     Setting("reward model input", "reward.input_format", algorithms=("grpo", "ppo"), note="unverified offline"),
-    Setting("toxicity scorer (BOLD, RTP)", "benchmark.rtp.scorer_path", note="not stated by the paper"),
+    Setting("toxicity scorer (BOLD, RTP)", "benchmark.rtp.scorer_path", note="only directions compare with the paper"),
 )
 
 

@@ -106,7 +106,7 @@ def test_compare_runs_job_by_job_reports_and_a_fresh_machine_continues(pairs_fil
         f"compare.out_dir={docs}",
         f"compare.work_dir={work}",
     ]
-    first = run_compare(tiny)
+    run_compare(tiny)
     jobs = ["base", "grpo_s0", "ppo_s0", "dpo_s0", "grpo_g2_s0", "grpo_g8_s0"]
     assert sorted(p.name for p in docs.iterdir() if p.is_dir()) == sorted([*jobs, "ablation"])
     for name in jobs:
