@@ -25,18 +25,18 @@ run: setup
 test: setup
 	$(BIN)/python -m pytest $(ARGS)
 
-# GRPO vs PPO vs DPO (2 seeds each) and the base model on the embedded model, evaluated on small
-# benchmark slices, then the comparison report in docs/compare/ (sweeps/compare.yaml). Offline;
-# needs the local data folder (BIASGRPO_DATA_DIR, default ../shared/data). About 45 min on 2 CPU cores.
+# The comparison of sweeps/compare.yaml (python -m biasgrpo.compare): the base model, GRPO, PPO and
+# DPO (3 seeds, matched budgets) and GRPO's G ablation on the embedded model against the bias reward
+# model, each job evaluated on the default (powered) evaluation, then the report in docs/compare/.
+# Hours on 2 CPU cores (`python -m biasgrpo.compare --plan` times it); resumable job by job: each
+# finished job's results go to docs/compare/<job>/ (commit them) and a rerun skips them, also on
+# another machine. Offline; needs the local data folder (BIASGRPO_DATA_DIR, default ../shared/data).
+# ARGS: overrides for every job, e.g. make compare ARGS="compare.seeds=[0]".
 compare: setup
 	@test -n "$$BIASGRPO_DATA_DIR" || test -d ../shared/data || \
 	  (echo "make compare needs the local data folder: set BIASGRPO_DATA_DIR=/path/to/data" && exit 2)
-	rm -rf outputs/compare
 	export BIASGRPO_DATA_DIR=$${BIASGRPO_DATA_DIR:-$$(cd ../shared/data && pwd)} WANDB_MODE=$${WANDB_MODE:-offline} && \
-	$(BIN)/python run.py task=make_dataset && \
-	$(BIN)/python run.py --config-dir sweeps --config-name compare task=evaluate hydra.run.dir=outputs/compare/base && \
-	$(BIN)/python run.py -m --config-dir sweeps --config-name compare hydra.sweep.dir=outputs/compare/sweep && \
-	$(BIN)/python run.py task=report report.runs=outputs/compare hydra.run.dir=docs/compare
+	$(BIN)/python -m biasgrpo.compare $(ARGS)
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -158,7 +158,8 @@ def seed_sds_from_report(path: Path) -> dict[str, list[tuple[str, int, float]]]:
 
 def seed_sds_from_runs(folder: Path) -> dict[str, list[tuple[str, int, float]]]:
     """``{key: [(algorithm, seeds, sd)]}`` from the summary.json of finished runs under ``folder``."""
-    from biasgrpo.report import find_runs, lookup
+    from biasgrpo.provenance import lookup
+    from biasgrpo.report import find_runs
 
     runs, _ = find_runs(str(folder), online=False)
     groups: dict[str, list[dict[str, Any]]] = {}

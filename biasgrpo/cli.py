@@ -13,6 +13,7 @@ and an editable install finds it through the link. The console script reads it f
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import hydra
@@ -66,17 +67,20 @@ def dispatch(cfg: DictConfig, run_dir: Path) -> dict:
     raise AssertionError(f"validate() let task={conf.task!r} through")
 
 
-def sweep_objective(summary: dict, key: str) -> float | None:
-    """``summary[key]``: the figure a Hydra sweeper optimises (``objective=``); None when no key is set."""
-    if not key:
+def sweep_objective(summary: dict, objective: str | Mapping[str, float]) -> float | None:
+    """The figure a Hydra sweeper optimises (``objective=``): ``summary[key]``, or for ``{key: weight}``
+    the weighted sum of those keys; None when no objective is set."""
+    if not objective:
         return None
-    if key not in summary:
+    weights = {objective: 1.0} if isinstance(objective, str) else dict(objective)
+    missing = [key for key in weights if key not in summary]
+    if missing:
         keys = ", ".join(sorted(k for k, v in summary.items() if isinstance(v, (int, float)))[:12])
         raise ConfigError(
-            f"objective={key!r} is not a key of this run's summary; allowed: one of its keys "
+            f"objective={missing[0]!r} is not a key of this run's summary; allowed: one of its keys "
             f"(summary.json in {summary.get('run_dir', 'the run directory')}), e.g. {keys}"
         )
-    return float(summary[key])
+    return sum(float(w) * float(summary[key]) for key, w in weights.items())
 
 
 def run_task(cfg: DictConfig) -> float | None:

@@ -672,6 +672,46 @@ class ExportConfig:
         check(not self.push_to_hub or bool(self.hub_repo), "export.hub_repo", "", "owner/name")
 
 
+# --------------------------------------------------------------- compare ---
+@dataclass
+class CompareConfig:
+    """``python -m biasgrpo.compare``: the comparison, job by job, resumable across machines
+    (biasgrpo/compare.py; sweeps/compare.yaml sets it)."""
+
+    jobs: dict[str, list[str]] = field(default_factory=dict)
+    """Training jobs: name -> its overrides on top of the config (e.g. ``ppo: [algorithm=ppo]``); each
+    runs once per seed, as ``<name>_s<seed>``. A base-model evaluation (``base``) always runs too."""
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    main: list[str] = field(default_factory=list)
+    """Jobs of the main table (rows by algorithm.name, paired against base and GRPO)."""
+    ablation: list[str] = field(default_factory=list)
+    """Jobs of the ablation table (rows by ``ablation_key``); empty: no ablation."""
+    ablation_key: str = "algorithm.num_generations"
+    out_dir: str = "docs/compare"
+    """Where each finished job's small result files go (``<out_dir>/<job>/``, committed) and the report."""
+    work_dir: str = "outputs/compare"
+    """Where jobs run (checkpoints, W&B files: never committed); a stopped job resumes from here."""
+    reward_model: list[str] = field(default_factory=lambda: ["reward_training=bias"])
+    """With reward.kind=local_rm: the task=train_reward overrides that make ``reward.path`` when it is
+    missing on this machine (cached there, never committed)."""
+    tuning: str = ""
+    """How this algorithm's settings were chosen (conf/tuned/<algorithm>.yaml sets it): the search and
+    its result, or "not yet tuned: <why these values>". Stated in the report beside the values."""
+
+    def validate(self) -> None:
+        unknown = [j for j in (*self.main, *self.ablation) if j not in self.jobs]
+        check_all(
+            "compare",
+            [
+                (bool(self.seeds), "seeds", self.seeds, "a non-empty list of seeds"),
+                (len(set(self.seeds)) == len(self.seeds), "seeds", self.seeds, "distinct seeds"),
+                (not unknown, "main", unknown, f"names of compare.jobs ({', '.join(self.jobs)})"),
+                (all(n and n.isidentifier() for n in self.jobs), "jobs", list(self.jobs), "names like grpo_g2"),
+                ("base" not in self.jobs, "jobs", "base", "any name but base (the base-model evaluation)"),
+            ],
+        )
+
+
 # ---------------------------------------------------------------- root ---
 @dataclass
 class Config:
@@ -688,9 +728,10 @@ class Config:
     """Local data folder laid out like shared/data (BBQ, BOLD, ...); env BIASGRPO_DATA_DIR."""
     device: str = "auto"
     """auto (cuda if available) | cpu | cuda."""
-    objective: str = ""
-    """The summary.json key whose value run.py returns for a Hydra sweeper to optimise
-    (``hydra/sweeper=optuna``, e.g. eval/heldout/reward_mean); empty: none is returned."""
+    objective: Any = ""
+    """What run.py returns for a Hydra sweeper to optimise (``hydra/sweeper=optuna``): a summary.json
+    key (e.g. eval/heldout/reward_mean), or a weighted sum of keys, ``{key: weight}`` (e.g. the held-out
+    reward minus the evasive shares of its answers); empty: none is returned."""
     algorithm: Any = MISSING
     model: ModelConfig = MISSING
     reward: RewardConfig = MISSING
@@ -704,8 +745,8 @@ class Config:
     make_dataset: MakeDatasetConfig = field(default_factory=MakeDatasetConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     plan: PlanConfig = field(default_factory=PlanConfig)
-
     export: ExportConfig = field(default_factory=ExportConfig)
+    compare: CompareConfig = field(default_factory=CompareConfig)
 
 
 def register_configs() -> None:
@@ -760,6 +801,14 @@ def validate(cfg: DictConfig) -> Config:
     one_of("device", conf.device, DEVICES)
     one_of("on_existing", conf.on_existing, ("resume", "refuse"))
     one_of("algorithm.name", conf.algorithm.name, ALGORITHMS)
+    objective = conf.objective
+    check(
+        isinstance(objective, str)
+        or (isinstance(objective, dict) and all(isinstance(w, (int, float)) for w in objective.values())),
+        "objective",
+        objective,
+        "a summary key, or {key: weight, ...} (a weighted sum of summary keys)",
+    )
     conf.model.validate()
     conf.sampler.validate()
     conf.algorithm.validate()  # after the sampler: grpo's max_completion_length is sampler.max_new_tokens

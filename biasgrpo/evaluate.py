@@ -29,6 +29,7 @@ from biasgrpo.data import load_prompts
 from biasgrpo.errors import ConfigError
 from biasgrpo.logging import RunLogger, run_names
 from biasgrpo.policy import Policy, pick_device
+from biasgrpo.provenance import provenance
 from biasgrpo.rewards import build_reward
 
 
@@ -68,6 +69,7 @@ def evaluate(cfg: DictConfig, conf: Config, run_dir: Path) -> dict[str, Any]:
         summary.update(run_benchmarks(benchmarks, policy, logger, step, run_dir))
         summary.update(info_figures(benchmarks))
         summary.update({"perf/wall_s": time.perf_counter() - t0, "run_dir": str(run_dir)})
+        summary["provenance"] = provenance(conf)
         logger.summary(summary)
     finally:
         logger.finish()

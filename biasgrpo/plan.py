@@ -20,11 +20,13 @@ import math
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
 
+from biasgrpo.algorithms import build_algorithm
 from biasgrpo.config import Config
 from biasgrpo.machine import describe, summary_line
 
@@ -45,6 +47,45 @@ def sweep_jobs(params: dict[str, str]) -> int:
     return math.prod(len(str(v).split(",")) for v in params.values()) if params else 0
 
 
+@dataclass(frozen=True)
+class Budget:
+    """What one training run spends: the figures a fair comparison holds equal across algorithms."""
+
+    steps: int
+    prompts_per_step: int
+    sequences_per_step: int
+    """B x G: sampled completions (online algorithms) or pair responses (DPO: 2 per pair) per step."""
+    updates_per_step: int
+    """Optimizer steps per step: update epochs x minibatches of the rollout."""
+
+    @property
+    def sequences(self) -> int:
+        return self.steps * self.sequences_per_step
+
+    @property
+    def updates(self) -> int:
+        return self.steps * self.updates_per_step
+
+    def as_dict(self) -> dict[str, int]:
+        return {**dataclasses.asdict(self), "sequences": self.sequences, "updates": self.updates}
+
+
+def budget(conf: Config, n_prompts: int = 0) -> Budget:
+    """The budget of a run from its config alone, as the trainer derives it; ``n_prompts`` (training
+    prompts, or pairs for DPO) is needed only when ``train.max_steps`` is 0 (steps by epochs)."""
+    t = conf.train
+    if not t.max_steps and not n_prompts:
+        raise ValueError("train.max_steps is 0 (steps by epochs): the budget needs the number of training prompts")
+    sequences = t.batch_size * conf.algorithm.group_size
+    epochs = build_algorithm(conf.algorithm).update_epochs
+    return Budget(
+        steps=t.max_steps or math.ceil(t.num_epochs * n_prompts / t.batch_size),
+        prompts_per_step=t.batch_size,
+        sequences_per_step=sequences,
+        updates_per_step=epochs * (sequences // (t.minibatch_size or sequences)),
+    )
+
+
 def time_steps(conf: Config, cfg: DictConfig, steps: int) -> tuple[dict[str, Any], list[float]]:
     """Build the trainer (no logger, no benchmarks) in a scratch folder; its sizes and ``steps`` step times."""
     from biasgrpo.trainer import Trainer
@@ -55,12 +96,8 @@ def time_steps(conf: Config, cfg: DictConfig, steps: int) -> tuple[dict[str, Any
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(quiet, cfg, Path(tmp))
         try:
-            sizes = {
-                "steps": trainer.total_steps,
-                "prompts_per_step": conf.train.batch_size,
-                "sequences_per_step": trainer.rollout_size,
-                "updates_per_step": trainer.algo.update_epochs * (trainer.rollout_size // trainer.minibatch_size),
-            }
+            sizes = budget(conf, len(trainer.prompts.train)).as_dict()
+            assert sizes["steps"] == trainer.total_steps, "plan.budget and the trainer disagree on the steps"
             times = []
             for i in range(steps + 1 if steps else 0):  # step 0 warms up (allocations, caches): not counted
                 t0 = time.perf_counter()
@@ -87,8 +124,6 @@ def plan(cfg: DictConfig, conf: Config, run_dir: Path) -> dict[str, Any]:
     evals = int(conf.eval.before) + int(conf.eval.after) + during
     job = {
         **sizes,
-        "sequences": sizes["steps"] * sizes["sequences_per_step"],
-        "updates": sizes["steps"] * sizes["updates_per_step"],
         "evaluations": evals if conf.benchmark else 0,
         "step_s": step_s,
         "step_s_measured": not known,

@@ -42,6 +42,7 @@ from biasgrpo.config import Config
 from biasgrpo.errors import ConfigError, ReportError
 from biasgrpo.logging import METRICS_FILE, SUMMARY_FILE, RunLogger, run_names
 from biasgrpo.paths import cache_dir
+from biasgrpo.provenance import lookup
 from biasgrpo.wandb_log import wandb_records
 
 REPORT_JSON, REPORT_MD = "report.json", "report.md"
@@ -73,6 +74,9 @@ COLUMNS = (
     Column("held-out reward", "eval/heldout/reward_mean", "↑"),
     Column("train reward (last step)", "reward/mean", "↑"),
     Column("train reward std (last step)", "reward/std"),
+    # The paper's stability claim, the same quantity for every algorithm (trainer.stability_figures).
+    Column("reward std per step, mean over steps", "stability/step_reward_std_mean"),
+    Column("std over steps of the step's mean reward", "stability/step_mean_reward_std"),
 )
 PAPER_ROWS = ("base", "DPO", "PPO", "GRPO")
 PAPER_SOURCE = "BiasGRPO paper, arXiv 2606.04807 (Findings of ACL 2026)"
@@ -267,7 +271,8 @@ def read_wandb_project(path: str, online: bool) -> tuple[list[Run], list[str]]:
 
 def find_runs(where: str, online: bool) -> tuple[list[Run], list[str]]:
     """Every finished run under ``where`` (a folder, a W&B offline run, or entity/project), and the
-    runs left out with why. A report's own directory (holding report.json) is skipped."""
+    runs left out with why. A report's own directory (holding report.json) is not a run, but the runs
+    beneath it are read (``docs/compare`` holds the report and a folder per job)."""
     root = Path(where).expanduser()
     if not root.exists() and WANDB_PROJECT.fullmatch(where):
         return read_wandb_project(where, online)
@@ -278,10 +283,11 @@ def find_runs(where: str, online: bool) -> tuple[list[Run], list[str]]:
         )
     local, offline = [], defaultdict(list)
     for folder, subdirs, files in os.walk(root):
-        if REPORT_JSON in files or SUMMARY_FILE in files or any(f.endswith(".wandb") for f in files):
+        is_report = REPORT_JSON in files
+        if (SUMMARY_FILE in files and not is_report) or any(f.endswith(".wandb") for f in files):
             subdirs.clear()  # a run's wandb/ folder is the same run again
         subdirs.sort()
-        if SUMMARY_FILE in files and REPORT_JSON not in files:
+        if SUMMARY_FILE in files and not is_report:
             local.append(Path(folder))
         elif log := next((f for f in files if f.endswith(".wandb")), None):
             offline[log].append(Path(folder))  # one run-<id>.wandb name per run, one folder per start
@@ -294,16 +300,6 @@ def find_runs(where: str, online: bool) -> tuple[list[Run], list[str]]:
         else:
             skipped.append(f"{run.where}: not finished (its W&B log has no exit record with code 0)")
     return [r for r in runs if r.config.get("task") != "report"], skipped
-
-
-def lookup(config: dict[str, Any], key: str) -> Any:
-    """``config['a']['b']`` for ``key='a.b'``; None when any part is missing."""
-    node: Any = config
-    for part in key.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
 
 
 # ------------------------------------------------------------- grouping ---
@@ -478,7 +474,7 @@ def table_rows(result: dict[str, Any]) -> list[list[str]]:
     ]
 
 
-def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+def md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(r) + " |" for r in rows)]
 
 
@@ -516,7 +512,7 @@ def paired_section(result: dict[str, Any]) -> list[str]:
         for c in result["paired"]
     ]
     header = ["comparison", "figure", "examples", "seeds", "difference", "interval", "test", "p", "significant"]
-    return lines + _md_table(header, rows)
+    return lines + md_table(header, rows)
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -537,9 +533,12 @@ def markdown(result: dict[str, Any]) -> str:
         f"`(n=k)` when a cell has fewer values than its row, or one; {MISSING_CELL} when no run has the figure. "
         f"`{BASE}`: the untrained policy (each run's `eval_before` figures, identical evaluations counted once). "
         "Toxicity: mean P(toxic) of the continuations; TruthfulQA: MC2 (probability mass on the true answers); "
-        "train reward and std: `reward/mean`, `reward/std` of the last step; `diag/*`: gaming diagnostics.",
+        "train reward and std: `reward/mean`, `reward/std` of the last step; stability (the paper's reward std "
+        "during training, the same quantity for every algorithm): `stability/step_reward_std_mean`, the std of all "
+        "rewards sampled in a step averaged over steps, and `stability/step_mean_reward_std`, the std over steps of "
+        "the step's mean reward; `diag/*`: gaming diagnostics.",
         "",
-        *_md_table(["row", "n", "seeds", *labels], table_rows(result)),
+        *md_table(["row", "n", "seeds", *labels], table_rows(result)),
         "",
         *paired_section(result),
         "",
@@ -548,7 +547,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"Source: {result['paper']['source']}. A different model (Phi-2) and possibly different scorers and "
         "settings: compare only the direction of the change from base, not the values.",
         "",
-        *_md_table(
+        *md_table(
             ["Phi-2 (paper)", *(f"{c.label} {c.better}" for c in paper_cols)],
             [[name, *(f"{figs[c.key]:.4f}" for c in paper_cols)] for name, figs in result["paper"]["rows"].items()],
         ),

@@ -32,6 +32,7 @@ from biasgrpo.errors import BiasGRPOError, ConfigError
 from biasgrpo.export import check_export, export_checkpoint
 from biasgrpo.logging import SUMMARY_FILE, RunLogger, SilentLogger, run_names
 from biasgrpo.policy import Policy, pick_device
+from biasgrpo.provenance import provenance
 from biasgrpo.rewards import build_reward, check_scores
 from biasgrpo.rollout import concat, rollout_from_pairs, take
 from biasgrpo.sampler import HFSampler, build_sampler
@@ -281,6 +282,7 @@ class Trainer:
             summary.update(export_checkpoint(self.run_dir, self.conf.export, self.run_dir, summary, self.export_report))
         if self.algo.online and isinstance(self.sampler, HFSampler):  # what sampler.dtype=auto became here
             summary["sampler/dtype"] = str(self.sampler.dtype).removeprefix("torch.")
+        summary["provenance"] = provenance(self.conf)  # the paper's stated settings vs ours (biasgrpo/provenance.py)
         summary["perf/wall_s"] = time.perf_counter() - t0
         summary["run_dir"] = str(self.run_dir)
         self.logger.summary(summary)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -90,3 +91,39 @@ def test_wandb_sweep_matches_the_optuna_search() -> None:
     assert sweep["metric"] == {"name": optuna.objective, "goal": "maximize"}
     assert optuna.hydra.sweeper.direction == "maximize"
     assert set(sweep["parameters"]) == set(optuna.hydra.sweeper.params)
+
+
+SEARCHES = {
+    "search_compare": ("grpo", {"train.lr"}),
+    "search_compare_ppo": ("ppo", {"train.lr", "algorithm.critic_lr", "algorithm.critic_warmup_steps"}),
+    "search_compare_dpo": ("dpo", {"train.lr", "algorithm.beta"}),
+}
+
+
+@pytest.mark.parametrize("name", SEARCHES)
+def test_compare_searches_fix_the_algorithm_and_share_the_objective_and_trials(name: str) -> None:
+    algorithm, searched = SEARCHES[name]
+    cfg, grpo = compose_sweep(name, []), compose_sweep("search_compare", [])
+    params = dict(cfg.hydra.sweeper.params)
+    assert (params.pop("algorithm"), str(params.pop("seed"))) == (algorithm, "0") and set(params) == searched
+    assert cfg.algorithm.name == algorithm and cfg.hydra.sweeper.n_trials == grpo.hydra.sweeper.n_trials
+    # held-out reward minus the evasive shares of its answers: no evaluation benchmark in it
+    assert dict(cfg.objective) == dict(grpo.objective) and list(cfg.benchmark) == ["heldout"]
+    assert all(key.startswith("eval/heldout/") for key in cfg.objective)
+
+
+def test_ppo_compare_search_runs_trials_on_the_weighted_objective(tmp_path: Path) -> None:
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason='needs pip install -e ".[cluster]"')
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    args = [sys.executable, "run.py", "-m", "--config-dir", "sweeps", "--config-name", "search_compare_ppo"]
+    tiny = [a for a in TINY if not a.startswith(("train.lr=", "train.batch_size="))]
+    args += [*tiny, "dataset=templates", "train.max_steps=2", "hydra.sweeper.n_trials=2", f"hydra.sweep.dir={tmp_path}"]
+    out = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    results = yaml.safe_load((tmp_path / "optimization_results.yaml").read_text())
+    assert set(results["best_params"]) == SEARCHES["search_compare_ppo"][1]
+    summary = json.loads((tmp_path / "0" / "summary.json").read_text())
+    evasive = sum(summary[f"eval/heldout/diag/{k}_share"] for k in ("empty", "refusal", "idk"))
+    trial = yaml.safe_load((tmp_path / "0" / ".hydra" / "config.yaml").read_text())
+    assert trial["algorithm"]["name"] == "ppo" and trial["train"]["batch_size"] == 16  # PPO's matched budget
+    assert -1.0 <= results["best_value"] <= 1.0 and summary["eval/heldout/reward_mean"] - evasive <= 1.0

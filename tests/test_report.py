@@ -20,7 +20,7 @@ from biasgrpo import stats
 from biasgrpo.benchmarks.examples import write_examples
 from biasgrpo.errors import ConfigError, ReportError
 from biasgrpo.logging import RunLogger, run_names
-from biasgrpo.report import MISSING_CELL, cell, format_cell, mean_ci, metric_range, read_wandb_offline
+from biasgrpo.report import MISSING_CELL, cell, find_runs, format_cell, mean_ci, metric_range, read_wandb_offline
 from biasgrpo.wandb_log import has_exit_record, wait_for_exit_record, wandb_records
 from run import dispatch
 from tests.conftest import TINY, compose_config
@@ -295,7 +295,7 @@ def test_report_pairs_examples_by_id_with_bootstrap_mcnemar_and_primary_endpoint
     assert rows["base"]["cells"]["eval/bbq/diag/refusal_share"]["mean"] == 0.5
     header = next(line for line in md.splitlines() if line.startswith("| row | n | seeds |"))
     assert "| BBQ ambiguous accuracy ↑ | BBQ disambiguated accuracy ↑ |" in header
-    assert header.endswith("| train reward std (last step) | bbq diag/refusal_share |")
+    assert header.endswith("| std over steps of the step's mean reward | bbq diag/refusal_share |")
 
 
 def test_primary_endpoint_without_per_example_results_says_why(runs: Path, tmp_path: Path) -> None:
@@ -336,3 +336,11 @@ def test_seeds_of_a_row_are_resampled_and_mcnemar_keeps_the_largest_p(tmp_path: 
     )
     assert (c["lo"], c["hi"]) == pytest.approx((expected.lo, expected.hi))
     assert "the largest p of 2 seed pairs" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_runs_beneath_a_report_directory_are_read_but_not_the_report(runs: Path, tmp_path: Path) -> None:
+    # docs/compare: the report's own files (report.json, its summary.json) beside a folder per job
+    make_report(str(runs), tmp_path, "logger=none")
+    shutil.copytree(runs / "grpo-s0", tmp_path / "grpo-s0")
+    found, _ = find_runs(str(tmp_path), online=False)
+    assert [Path(r.where).name for r in found] == ["grpo-s0"]

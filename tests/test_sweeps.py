@@ -52,3 +52,26 @@ def test_multirun_gives_one_finished_wandb_run_and_summary_per_job(tmp_path: Pat
         assert len(runs) == 1 and list(runs[0].glob("*.wandb"))
         generations.add(json.loads((job / "metrics.jsonl").read_text().splitlines()[-1]).get("step"))
         assert "num_generations=" in (job / ".hydra" / "overrides.yaml").read_text()
+
+
+@pytest.mark.parametrize("name", ["paper", "paper_llama"])
+def test_paper_sweeps_are_the_paper_with_ipo_and_the_full_benchmarks(name: str) -> None:
+    from biasgrpo.compare import compose_job
+
+    confs = {a: compose_job(ROOT / "sweeps", name, [f"algorithm={a}"]) for a in ("grpo", "ppo", "dpo")}
+    assert confs["dpo"].algorithm.loss_type == "ipo" and confs["grpo"].algorithm.num_generations == 4
+    assert confs["ppo"].algorithm.num_generations == 1  # G = 4 is GRPO's alone
+    for conf in confs.values():
+        assert conf.model.path == ("microsoft/phi-2" if name == "paper" else "meta-llama/Llama-3.2-3B-Instruct")
+        assert (conf.train.lr, conf.train.lr_schedule, conf.train.num_epochs, conf.train.max_steps) == (
+            1e-6,
+            "linear",
+            3,
+            0,
+        )
+        assert conf.dataset.hub_id == "SaketR1/bias-grpo-data" and conf.reward.path == "SaketR1/bias-reward-model"
+        assert set(conf.benchmark) == {"heldout", "bold", "rtp", "bbq", "truthfulqa"}
+        assert all(b.limit == 0 for b in conf.benchmark.values())  # the full sets
+        assert conf.benchmark["bbq"].source == "hub"  # all 11 categories
+        # full fine-tuning (1e-6 is a full fine-tuning rate), fp32 weights under bf16 autocast
+        assert not conf.model.lora.enabled and (conf.model.dtype, conf.model.autocast) == ("float32", "bfloat16")
