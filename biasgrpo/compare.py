@@ -43,6 +43,7 @@ from typing import Any
 
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from hydra.errors import HydraException
 
 from biasgrpo.algorithms import ALGORITHMS
 from biasgrpo.config import CompareConfig, Config, register_configs, validate
@@ -534,7 +535,7 @@ def main(argv: list[str] | None = None) -> None:
             driver.report(finished_jobs(driver.out_dir))
         else:
             driver.run()
-    except BiasGRPOError as err:
+    except (BiasGRPOError, HydraException) as err:  # a bad value, or an override Hydra cannot parse or compose
         print(f"\nerror: {err}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:

@@ -57,7 +57,7 @@ ASSUMED = (
     Setting("PPO β (per-token KL in the reward)", "algorithm.kl_coef", algorithms=("ppo",)),
     Setting("PPO ε (clip)", "algorithm.clip_eps", algorithms=("ppo",)),
     Setting("PPO update epochs", "algorithm.update_epochs", algorithms=("ppo",)),
-    Setting("PPO critic learning rate", "algorithm.critic_lr", algorithms=("ppo",), note="null: the policy's"),
+    Setting("PPO critic learning rate", "algorithm.critic_lr", algorithms=("ppo",), note="docs/comparison.md"),
     Setting("PPO critic warm-up steps", "algorithm.critic_warmup_steps", algorithms=("ppo",)),
     Setting("PPO completions per prompt", "algorithm.num_generations", algorithms=("ppo",)),
     Setting("reward model input", "reward.input_format", algorithms=("grpo", "ppo"), note="unverified offline"),

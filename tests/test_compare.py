@@ -129,6 +129,11 @@ def test_compare_runs_job_by_job_reports_and_a_fresh_machine_continues(pairs_fil
     for text in ("## Paired differences", "### Budgets", "Equal budgets", "### Ablation", "not yet tuned", "stability"):
         assert text in md, text
 
+    # --plan: a few timed steps of each job, the evaluation as long as the base job took.
+    plan = run_compare(["--plan", *tiny])
+    assert "the base job's wall time" in plan.stdout and "total: about" in plan.stdout
+    assert all(f"  {name} " in plan.stdout for name in ("grpo", "ppo", "dpo", "grpo_g2", "grpo_g8"))
+
     # A fresh machine with only the committed files, one job short: only that job runs again.
     shutil.rmtree(work)
     shutil.rmtree(docs / "ppo_s0")

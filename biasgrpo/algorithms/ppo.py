@@ -54,11 +54,15 @@ class PPOConfig:
     """Scale token rewards to unit variance (mean kept) before GAE."""
     update_epochs: int = 4
     """Optimisation passes over each rollout."""
-    critic_lr: float | None = None
-    """Learning rate of the value head (and separate critic); None = the policy's."""
+    critic_lr: float | None = 3e-4
+    """Learning rate of the value head, whatever the policy's (None = the policy's). The head is a
+    fresh linear layer: at a full fine-tuning rate such as the paper's 1e-6 it would not learn. At
+    3e-4 (a compare-size run, docs/comparison.md) its explained variance turns positive by the end;
+    1e-3 overshoots, 5e-5 (with 10 warm-up steps) stays below zero."""
     critic_warmup_steps: int = 0
-    """First steps that train only the critic, so early advantages are not noise. The critic is
-    a scalar head on the policy's own last hidden states (no second model)."""
+    """First steps that train only the critic, so early advantages are not noise (they count in
+    the budget: their samples are drawn). The critic is a scalar head on the policy's own last
+    hidden states (no second model)."""
 
     @property
     def group_size(self) -> int:
