@@ -391,7 +391,9 @@ def test_accumulated_micro_batches_give_the_update_of_their_minibatch(
     assert len(whole) == len(micro) > 0
     assert max(float(g.abs().max()) for g in whole) > 1e-4  # a real gradient
     for a, b in zip(whole, micro):
-        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-7)
+        # float32 sums in another order: with PPO's 4 epochs the later updates start from weights that
+        # already differ by such rounding (an element near zero differed by 1.8e-7 with critic_lr=3e-4)
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
     for key in ("policy/loss", "policy/grad_norm"):
         assert float(micro_stats[key]) == pytest.approx(float(whole_stats[key]), rel=1e-5, abs=1e-7), key
 
